@@ -1,0 +1,217 @@
+"""The one data model every source, the sampler, the store and every interface share.
+
+A *source* produces :class:`ProcessSample` objects: cumulative counters (they only grow while
+the process lives) and gauges (a value right now). The sampler turns two samples of the same
+process into a :class:`ProcessRow` of rates, which scoring completes and interfaces print.
+
+``None`` always means "this source cannot know", never zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# A process is the same process only if both its pid and its start time match, so a reused pid
+# never yields a bogus delta. ``start_id`` is in source units (jiffies since boot, Mach ticks...):
+# it is only ever compared for equality.
+Identity = tuple[int, int]
+
+# Cumulative counters: name -> the rate key it produces in the JSON contract.
+COUNTERS: tuple[str, ...] = (
+    "cpu_ns",
+    "child_cpu_ns",
+    "disk_read_bytes",
+    "disk_write_bytes",
+    "pageins",
+    "wakeups",
+    "ctx_switches",
+    "gpu_ns",
+    "energy_nj",
+    "net_bytes",
+)
+
+# Counters that can legitimately go down (a GPU client or a socket closes and its time leaves
+# the per-pid sum): a drop counts as no activity rather than as an unknown.
+DROPPABLE_COUNTERS: frozenset[str] = frozenset({"gpu_ns", "net_bytes"})
+
+RESOURCES: tuple[str, ...] = ("cpu", "memory", "disk", "pageins", "wakeups", "gpu", "network")
+
+
+@dataclass(slots=True)
+class ProcessSample:
+    """One reading of one process by one source."""
+
+    pid: int
+    start_id: int
+    name: str
+    ppid: int | None = None
+    uid: int | None = None
+    user: str | None = None
+    state: str | None = None
+    # The OS refused part of the data (another user's process without root).
+    restricted: bool = False
+    # Gauges.
+    memory_bytes: int | None = None
+    threads: int | None = None
+    # Cumulative counters.
+    cpu_ns: int | None = None
+    child_cpu_ns: int | None = None  # CPU of reaped children (fork storms show up as the parent)
+    disk_read_bytes: int | None = None
+    disk_write_bytes: int | None = None
+    pageins: int | None = None
+    wakeups: int | None = None
+    ctx_switches: int | None = None
+    gpu_ns: int | None = None
+    energy_nj: int | None = None
+    net_bytes: int | None = None
+    # CPU time per QoS class (macOS), cumulative ns; used by the Energy Impact model.
+    cpu_qos_ns: dict[str, int] | None = None
+    # Rates a source measured itself (top, powermetrics): contract key -> value. They win over
+    # rates the sampler would derive from counters.
+    rates: dict[str, float | None] | None = None
+
+    @property
+    def identity(self) -> Identity:
+        return (self.pid, self.start_id)
+
+
+# Fields a secondary source may fill in on a primary source's sample (see ``merge_patch``).
+PATCHABLE: frozenset[str] = frozenset(
+    f.name for f in fields(ProcessSample) if f.name not in ("pid", "start_id")
+)
+
+
+def merge_patch(sample: ProcessSample, patch: dict[str, Any]) -> None:
+    """Fill ``sample``'s unknown fields from ``patch``; known values stay (sources are merged
+    best-first, so the first source to know a metric owns it)."""
+    for key, value in patch.items():
+        if key == "rates" and value:
+            rates = dict(value)
+            rates.update(sample.rates or {})
+            sample.rates = rates
+        elif key in PATCHABLE and value is not None and getattr(sample, key) is None:
+            setattr(sample, key, value)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """All processes read at one moment, by the sources named in ``sources``."""
+
+    time: float  # unix seconds (wall clock), for display and storage
+    monotonic_ns: int  # for intervals: never goes backwards
+    platform: str
+    sources: list[str]
+    processes: dict[Identity, ProcessSample]
+    # Machine facts the scorer needs (e.g. memory_total_bytes, cpu_count) and system figures.
+    system: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+# JSON contract of one process, in order. Every key is always present.
+PROCESS_KEYS: tuple[str, ...] = (
+    "pid",
+    "ppid",
+    "name",
+    "user",
+    "state",
+    "score",
+    "dominant",
+    "cpu_percent",
+    "memory_bytes",
+    "threads",
+    "disk_read_bytes_per_s",
+    "disk_write_bytes_per_s",
+    "pageins_per_s",
+    "wakeups_per_s",
+    "ctx_switches_per_s",
+    "gpu_percent",
+    "net_bytes_per_s",
+    "energy_impact",
+    "power_watts",
+    "restricted",
+)
+
+RATE_KEYS: tuple[str, ...] = (
+    "cpu_percent",
+    "disk_read_bytes_per_s",
+    "disk_write_bytes_per_s",
+    "pageins_per_s",
+    "wakeups_per_s",
+    "ctx_switches_per_s",
+    "gpu_percent",
+    "net_bytes_per_s",
+    "energy_impact",
+    "power_watts",
+)
+
+
+@dataclass(slots=True)
+class ProcessRow:
+    """One process in a ranking: rates over the interval, gauges, score."""
+
+    pid: int
+    ppid: int | None
+    name: str
+    user: str | None
+    state: str | None
+    restricted: bool
+    memory_bytes: int | None
+    threads: int | None
+    cpu_percent: float | None = None
+    disk_read_bytes_per_s: float | None = None
+    disk_write_bytes_per_s: float | None = None
+    pageins_per_s: float | None = None
+    wakeups_per_s: float | None = None
+    ctx_switches_per_s: float | None = None
+    gpu_percent: float | None = None
+    net_bytes_per_s: float | None = None
+    energy_impact: float | None = None
+    power_watts: float | None = None
+    score: float = 0.0
+    dominant: str | None = None
+    # Per-resource sub-scores 0-100 (not part of the JSON contract; used by views and events).
+    subscores: dict[str, float] = field(default_factory=dict)
+    start_id: int = 0
+
+    @property
+    def identity(self) -> Identity:
+        return (self.pid, self.start_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in PROCESS_KEYS}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessRow:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(slots=True)
+class Ranking:
+    """The answer to "who is stressing this machine" over one interval."""
+
+    time: float
+    interval_s: float
+    platform: str
+    sources: list[str]
+    processes: list[ProcessRow]
+    system: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def restricted_count(self) -> int:
+        return sum(1 for p in self.processes if p.restricted)
+
+    def to_json(self, limit: int | None = None) -> dict[str, Any]:
+        procs = self.processes if limit is None else self.processes[:limit]
+        return {
+            "time": round(self.time, 3),
+            "interval_s": round(self.interval_s, 3),
+            "platform": self.platform,
+            "sources": list(self.sources),
+            "processes": [p.to_json() for p in procs],
+            # Added keys (the contract grows only by adding keys).
+            "process_count": len(self.processes),
+            "restricted_count": self.restricted_count,
+        }

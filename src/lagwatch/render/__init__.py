@@ -1,0 +1,1 @@
+"""Presentation of rankings for people (tables) and programs (JSON Lines, CSV)."""

@@ -1,0 +1,263 @@
+"""The sampler: reads every source into one Snapshot, and turns two Snapshots into a Ranking.
+
+``compute_ranking`` is a pure function (two snapshots in, rows out) so live view, daemon and
+replay of captures share it and tests can feed it hand-made snapshots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from lagwatch import energy, scoring
+from lagwatch.model import (
+    DROPPABLE_COUNTERS,
+    Identity,
+    ProcessRow,
+    ProcessSample,
+    Ranking,
+    Snapshot,
+    merge_patch,
+)
+from lagwatch.sources.base import Source, SourceError
+
+SORT_KEYS: dict[str, Callable[[ProcessRow], float | None]] = {
+    "score": lambda r: r.score,
+    "cpu": lambda r: r.cpu_percent,
+    "memory": lambda r: r.memory_bytes,
+    "disk": lambda r: (
+        None
+        if r.disk_read_bytes_per_s is None and r.disk_write_bytes_per_s is None
+        else (r.disk_read_bytes_per_s or 0.0) + (r.disk_write_bytes_per_s or 0.0)
+    ),
+    "wakeups": lambda r: r.wakeups_per_s,
+    "pageins": lambda r: r.pageins_per_s,
+    "gpu": lambda r: r.gpu_percent,
+    "network": lambda r: r.net_bytes_per_s,
+    "energy": lambda r: r.energy_impact,
+}
+
+
+def platform_name() -> str:
+    if sys.platform.startswith("linux"):
+        return "linux"
+    return {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+
+
+def _delta(cur: int | None, prev: int | None, droppable: bool) -> int | None:
+    if cur is None or prev is None:
+        return None
+    d = cur - prev
+    if d < 0:
+        return 0 if droppable else None  # a reset counter: unknown, not zero
+    return d
+
+
+def _reaped_child_ns(prev: Snapshot, cur: Snapshot) -> dict[int, int]:
+    """CPU already seen in children that vanished between the two snapshots, by parent pid.
+
+    A parent's reaped-children CPU jumps by a child's *whole lifetime* when it is reaped; the
+    part of that we already showed while the child lived must not be counted twice.
+    """
+    seen: dict[int, int] = {}
+    for ident, s in prev.processes.items():
+        if ident in cur.processes or s.ppid is None:
+            continue
+        total = (s.cpu_ns or 0) + (s.child_cpu_ns or 0)
+        seen[s.ppid] = seen.get(s.ppid, 0) + total
+    return seen
+
+
+_ZERO = ProcessSample(pid=0, start_id=0, name="")
+for _name in ("cpu_ns", "child_cpu_ns", "disk_read_bytes", "disk_write_bytes", "pageins",
+              "wakeups", "ctx_switches", "gpu_ns", "energy_nj", "net_bytes"):  # fmt: skip
+    setattr(_ZERO, _name, 0)
+
+
+def compute_row(
+    cur: ProcessSample,
+    prev: ProcessSample | None,
+    interval_s: float,
+    reaped_seen_ns: int = 0,
+) -> ProcessRow:
+    """Rates of one process over the interval. ``prev`` None means the process started within
+    the interval, so its counters started at zero."""
+    base = prev if prev is not None else _ZERO
+    per_s = 1.0 / interval_s if interval_s > 0 else 0.0
+
+    def rate(name: str) -> float | None:
+        d = _delta(getattr(cur, name), getattr(base, name), name in DROPPABLE_COUNTERS)
+        return None if d is None else d * per_s
+
+    cpu_d = _delta(cur.cpu_ns, base.cpu_ns, False)
+    cpu_percent: float | None = None
+    if cpu_d is not None:
+        child_d = _delta(cur.child_cpu_ns, base.child_cpu_ns, False) or 0
+        cpu_d += max(0, child_d - reaped_seen_ns)
+        cpu_percent = cpu_d * per_s / 1e7  # ns/s -> percent of one core
+    gpu_ns_s = rate("gpu_ns")
+    energy_nj_s = rate("energy_nj")
+    row = ProcessRow(
+        pid=cur.pid,
+        ppid=cur.ppid,
+        name=cur.name,
+        user=cur.user,
+        state=cur.state,
+        restricted=cur.restricted,
+        memory_bytes=cur.memory_bytes,
+        threads=cur.threads,
+        cpu_percent=cpu_percent,
+        disk_read_bytes_per_s=rate("disk_read_bytes"),
+        disk_write_bytes_per_s=rate("disk_write_bytes"),
+        pageins_per_s=rate("pageins"),
+        wakeups_per_s=rate("wakeups"),
+        ctx_switches_per_s=rate("ctx_switches"),
+        gpu_percent=None if gpu_ns_s is None else gpu_ns_s / 1e7,
+        net_bytes_per_s=rate("net_bytes"),
+        power_watts=None if energy_nj_s is None else energy_nj_s / 1e9,
+        start_id=cur.start_id,
+    )
+    if cur.rates:  # rates a source measured itself win
+        for key, value in cur.rates.items():
+            if hasattr(row, key):
+                setattr(row, key, value)
+    if row.energy_impact is None:
+        row.energy_impact = energy.modelled_energy_impact(row.cpu_percent, row.wakeups_per_s)
+    return row
+
+
+def _round(row: ProcessRow) -> None:
+    for key in ("cpu_percent", "gpu_percent", "energy_impact", "wakeups_per_s",
+                "ctx_switches_per_s", "pageins_per_s", "disk_read_bytes_per_s",
+                "disk_write_bytes_per_s", "net_bytes_per_s"):  # fmt: skip
+        value = getattr(row, key)
+        if value is not None:
+            setattr(row, key, round(value, 2))
+    if row.power_watts is not None:
+        row.power_watts = round(row.power_watts, 4)
+
+
+def compute_ranking(prev: Snapshot, cur: Snapshot, sort: str = "score") -> Ranking:
+    """Rank every process in ``cur`` by stress over the interval since ``prev``."""
+    interval_s = (cur.monotonic_ns - prev.monotonic_ns) / 1e9
+    reaped = _reaped_child_ns(prev, cur)
+    rows: list[ProcessRow] = []
+    for ident, sample in cur.processes.items():
+        # Not in prev (new, or a reused pid with another start): started within the interval.
+        row = compute_row(sample, prev.processes.get(ident), interval_s, reaped.get(sample.pid, 0))
+        scoring.score_row(row, cur.system)
+        _round(row)
+        rows.append(row)
+    sort_rows(rows, sort)
+    return Ranking(
+        time=cur.time,
+        interval_s=interval_s,
+        platform=cur.platform,
+        sources=list(cur.sources),
+        processes=rows,
+        system=dict(cur.system),
+        warnings=list(cur.warnings),
+    )
+
+
+def sort_rows(rows: list[ProcessRow], sort: str = "score") -> None:
+    """Highest first; unknown values last; pid breaks ties so the order is stable."""
+    key = SORT_KEYS[sort]
+
+    def order(row: ProcessRow) -> tuple[int, float, float, int]:
+        value = key(row)
+        return (value is None, -(value or 0.0), -row.score, row.pid)
+
+    rows.sort(key=order)
+
+
+class Sampler:
+    """Runs the selected sources together. The first process source is the primary; the others
+    patch in what it lacks. A source that fails is reported and dropped; the others go on."""
+
+    def __init__(self, sources: list[Source], platform: str | None = None) -> None:
+        if not sources:
+            raise SourceError("no sources to sample")
+        self.sources = list(sources)
+        self.platform = platform or platform_name()
+        self.prev: Snapshot | None = None
+        self.dropped: list[str] = []  # "name: why" of sources dropped at run time
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def read(self) -> Snapshot:
+        processes: dict[Identity, ProcessSample] | None = None
+        by_pid: dict[int, ProcessSample] = {}
+        system: dict = {}
+        warnings: list[str] = []
+        used: list[str] = []
+        for source in list(self.sources):
+            try:
+                reading = source.read()
+            except (SourceError, OSError) as exc:
+                self._drop(source, str(exc))
+                warnings.append(f"source {source.name} failed and was dropped: {exc}")
+                continue
+            warnings.extend(reading.warnings)
+            for key, value in reading.system.items():
+                system.setdefault(key, value)
+            if reading.processes is not None and processes is None:
+                processes = {s.identity: s for s in reading.processes}
+                by_pid = {s.pid: s for s in reading.processes}
+                used.append(source.name)
+            elif reading.patches:
+                for pid, patch in reading.patches.items():
+                    if (sample := by_pid.get(pid)) is not None:
+                        merge_patch(sample, patch)
+                used.append(source.name)
+            elif reading.processes is None:
+                used.append(source.name)
+        if processes is None:
+            raise SourceError("; ".join(self.dropped) or "no process source produced data")
+        return Snapshot(
+            time=time.time(),
+            monotonic_ns=time.monotonic_ns(),
+            platform=self.platform,
+            sources=used,
+            processes=processes,
+            system=system,
+            warnings=warnings,
+        )
+
+    def _drop(self, source: Source, why: str) -> None:
+        self.sources.remove(source)
+        self.dropped.append(f"{source.name}: {why}")
+        with contextlib.suppress(Exception):
+            source.close()
+        # A new primary counts in other units: never diff across the switch.
+        self.prev = None
+
+    def tick(self, sort: str = "score") -> Ranking | None:
+        """Read once; return the ranking since the previous read (None on the first)."""
+        cur = self.read()
+        prev, self.prev = self.prev, cur
+        if prev is None or prev.sources[:1] != cur.sources[:1]:
+            return None
+        return compute_ranking(prev, cur, sort)
+
+    def rankings(self, interval_s: float, sort: str = "score") -> Iterator[Ranking]:
+        """Rankings every ``interval_s`` on the monotonic clock (the first after one interval)."""
+        deadline = time.monotonic()
+        while True:
+            ranking = self.tick(sort)
+            if ranking is not None:
+                yield ranking
+            deadline += interval_s
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                deadline = time.monotonic()  # fell behind: don't burst to catch up
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()

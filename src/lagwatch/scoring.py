@@ -1,0 +1,97 @@
+"""Stress score: how much a process is stressing the machine, 0-100, and what to blame.
+
+Absolute by design: every sub-score depends only on the process's own figures and on fixed
+properties of the machine (its RAM size), never on how busy other processes are, so an idle
+machine scores low everywhere. See docs/scoring.md for the thresholds and why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lagwatch.model import ProcessRow
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A figure scores 0 at or below ``floor`` and 100 at or above ``severe``, on a log scale
+    in between: one decade of a rate means the same step at 1 MB/s as at 100 MB/s."""
+
+    floor: float
+    severe: float
+
+    def score(self, value: float | None) -> float:
+        if value is None or value <= self.floor:
+            return 0.0
+        if value >= self.severe:
+            return 100.0
+        return 100.0 * math.log(value / self.floor) / math.log(self.severe / self.floor)
+
+
+BANDS: dict[str, Band] = {
+    "cpu": Band(5.0, 200.0),  # percent of one core; two cores flat out is severe
+    "memory": Band(0.05, 0.5),  # fraction of physical RAM
+    "disk": Band(1e6, 200e6),  # bytes/s read + written
+    "pageins": Band(5.0, 1000.0),  # major faults (pages read from disk) per second
+    "wakeups": Band(200.0, 20000.0),  # wakeups per second
+    "gpu": Band(5.0, 90.0),  # percent of the GPU's time
+    "network": Band(1e5, 50e6),  # bytes/s in + out
+}
+
+# Blame weights for the dominant label only. CPU is usually the *means* by which a process
+# writes, wakes or pages, so it is discounted: a process writing hundreds of MB/s is a disk
+# culprit even if it burns a core to do it.
+BLAME_WEIGHT: dict[str, float] = {"cpu": 0.8}
+
+
+def resource_levels(row: ProcessRow, memory_total_bytes: int | None) -> dict[str, float | None]:
+    """The figure each resource band is applied to."""
+    disk: float | None = None
+    if row.disk_read_bytes_per_s is not None or row.disk_write_bytes_per_s is not None:
+        disk = (row.disk_read_bytes_per_s or 0.0) + (row.disk_write_bytes_per_s or 0.0)
+    memory: float | None = None
+    if row.memory_bytes is not None and memory_total_bytes:
+        memory = row.memory_bytes / memory_total_bytes
+    return {
+        "cpu": row.cpu_percent,
+        "memory": memory,
+        "disk": disk,
+        "pageins": row.pageins_per_s,
+        "wakeups": row.wakeups_per_s,
+        "gpu": row.gpu_percent,
+        "network": row.net_bytes_per_s,
+    }
+
+
+def subscores(levels: dict[str, float | None]) -> dict[str, float]:
+    return {res: BANDS[res].score(value) for res, value in levels.items() if value is not None}
+
+
+def combine(subs: dict[str, float]) -> float:
+    """Probabilistic OR: the worst resource sets the floor, other stressed resources add to it
+    but can never push past 100."""
+    remaining = 1.0
+    for s in subs.values():
+        remaining *= 1.0 - s / 100.0
+    return 100.0 * (1.0 - remaining)
+
+
+def dominant(subs: dict[str, float], levels: dict[str, float | None]) -> str | None:
+    if not subs:
+        return None
+    if any(s > 0 for s in subs.values()):
+        return max(subs, key=lambda r: (subs[r] * BLAME_WEIGHT.get(r, 1.0), r != "cpu"))
+    # Nothing above its floor: name whatever is closest to it.
+    near = {r: v / BANDS[r].floor for r, v in levels.items() if v is not None}
+    return max(near, key=lambda r: near[r])
+
+
+def score_row(row: ProcessRow, system: dict[str, Any]) -> None:
+    """Fill ``row.score``, ``row.subscores`` and ``row.dominant`` in place."""
+    levels = resource_levels(row, system.get("memory_total_bytes"))
+    subs = subscores(levels)
+    row.subscores = {k: round(v, 1) for k, v in subs.items()}
+    row.score = round(combine(subs), 1)
+    row.dominant = dominant(subs, levels)

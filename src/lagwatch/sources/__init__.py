@@ -1,0 +1,1 @@
+"""Data sources: each reads the OS one way and returns the shared model (lagwatch.model)."""
