@@ -170,7 +170,9 @@ class ProcessRow:
     power_watts: float | None = None
     score: float = 0.0
     dominant: str | None = None
-    # Per-resource sub-scores 0-100 (not part of the JSON contract; used by views and events).
+    # Not in the JSON contract: how fast the footprint grew (a ballooning process is a memory
+    # culprit before it is a big one), and per-resource sub-scores 0-100 for views and events.
+    memory_growth_bytes_per_s: float | None = None
     subscores: dict[str, float] = field(default_factory=dict)
     start_id: int = 0
 
@@ -198,6 +200,8 @@ class Ranking:
     processes: list[ProcessRow]
     system: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # How power_watts and energy_impact were obtained (lagwatch.energy.ENERGY_SOURCES).
+    energy_source: str | None = None
 
     @property
     def restricted_count(self) -> int:
@@ -214,4 +218,5 @@ class Ranking:
             # Added keys (the contract grows only by adding keys).
             "process_count": len(self.processes),
             "restricted_count": self.restricted_count,
+            "energy_source": self.energy_source,
         }

@@ -61,12 +61,17 @@ def _reaped_child_ns(prev: Snapshot, cur: Snapshot) -> dict[int, int]:
     A parent's reaped-children CPU jumps by a child's *whole lifetime* when it is reaped; the
     part of that we already showed while the child lived must not be counted twice.
     """
+    vanished = {s.pid: s for ident, s in prev.processes.items() if ident not in cur.processes}
     seen: dict[int, int] = {}
-    for ident, s in prev.processes.items():
-        if ident in cur.processes or s.ppid is None:
+    for s in vanished.values():
+        # Reaped time cascades up: a grandchild reaped by a child that then exited itself lands
+        # in the first ancestor still alive, so that is where its seen CPU is discounted.
+        parent, hops = s.ppid, 0
+        while parent in vanished and hops < 64:
+            parent, hops = vanished[parent].ppid, hops + 1
+        if parent is None:
             continue
-        total = (s.cpu_ns or 0) + (s.child_cpu_ns or 0)
-        seen[s.ppid] = seen.get(s.ppid, 0) + total
+        seen[parent] = seen.get(parent, 0) + (s.cpu_ns or 0) + (s.child_cpu_ns or 0)
     return seen
 
 
@@ -117,6 +122,9 @@ def compute_row(
         gpu_percent=None if gpu_ns_s is None else gpu_ns_s / 1e7,
         net_bytes_per_s=rate("net_bytes"),
         power_watts=None if energy_nj_s is None else energy_nj_s / 1e9,
+        memory_growth_bytes_per_s=None
+        if cur.memory_bytes is None or prev is None or prev.memory_bytes is None
+        else (cur.memory_bytes - prev.memory_bytes) * per_s,
         start_id=cur.start_id,
     )
     if cur.rates:  # rates a source measured itself win
@@ -147,9 +155,13 @@ def compute_ranking(prev: Snapshot, cur: Snapshot, sort: str = "score") -> Ranki
     for ident, sample in cur.processes.items():
         # Not in prev (new, or a reused pid with another start): started within the interval.
         row = compute_row(sample, prev.processes.get(ident), interval_s, reaped.get(sample.pid, 0))
+        rows.append(row)
+    # Power and Energy Impact need every row (RAPL is split by CPU share), before rounding.
+    warnings = list(cur.warnings)
+    energy_source = energy.attribute(rows, prev, cur, interval_s, warnings)
+    for row in rows:
         scoring.score_row(row, cur.system)
         _round(row)
-        rows.append(row)
     sort_rows(rows, sort)
     return Ranking(
         time=cur.time,
@@ -158,7 +170,8 @@ def compute_ranking(prev: Snapshot, cur: Snapshot, sort: str = "score") -> Ranki
         sources=list(cur.sources),
         processes=rows,
         system=dict(cur.system),
-        warnings=list(cur.warnings),
+        warnings=warnings,
+        energy_source=energy_source,
     )
 
 

@@ -39,6 +39,8 @@ BANDS: dict[str, Band] = {
     "gpu": Band(5.0, 90.0),  # percent of the GPU's time
     "network": Band(1e5, 50e6),  # bytes/s in + out
 }
+# A footprint growing this fast is a memory culprit even before it is large.
+MEMORY_GROWTH = Band(10e6, 500e6)  # bytes/s
 
 # Blame weights for the dominant label only. CPU is usually the *means* by which a process
 # writes, wakes or pages, so it is discounted: a process writing hundreds of MB/s is a disk
@@ -65,8 +67,13 @@ def resource_levels(row: ProcessRow, memory_total_bytes: int | None) -> dict[str
     }
 
 
-def subscores(levels: dict[str, float | None]) -> dict[str, float]:
-    return {res: BANDS[res].score(value) for res, value in levels.items() if value is not None}
+def subscores(
+    levels: dict[str, float | None], memory_growth_bytes_per_s: float | None = None
+) -> dict[str, float]:
+    subs = {res: BANDS[res].score(value) for res, value in levels.items() if value is not None}
+    if "memory" in subs and memory_growth_bytes_per_s is not None:
+        subs["memory"] = max(subs["memory"], MEMORY_GROWTH.score(memory_growth_bytes_per_s))
+    return subs
 
 
 def combine(subs: dict[str, float]) -> float:
@@ -91,7 +98,7 @@ def dominant(subs: dict[str, float], levels: dict[str, float | None]) -> str | N
 def score_row(row: ProcessRow, system: dict[str, Any]) -> None:
     """Fill ``row.score``, ``row.subscores`` and ``row.dominant`` in place."""
     levels = resource_levels(row, system.get("memory_total_bytes"))
-    subs = subscores(levels)
+    subs = subscores(levels, row.memory_growth_bytes_per_s)
     row.subscores = {k: round(v, 1) for k, v in subs.items()}
     row.score = round(combine(subs), 1)
     row.dominant = dominant(subs, levels)

@@ -20,6 +20,18 @@ def human_bytes(value: float | None) -> str:
     raise AssertionError("unreachable")
 
 
+def short_bytes(value: float | None) -> str:
+    """Compact form for tables: 512B, 4.0K, 1.2G (binary multiples)."""
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(size) < 1024 or unit == "T":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
 def human_rate(value: float | None) -> str:
     return "-" if value is None else f"{human_bytes(value)}/s"
 

@@ -99,6 +99,8 @@ def _live(sampler: Sampler, interval: float, count: int | None, limit: int, sort
     from lagwatch.render.table import ranking_header, ranking_table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 160))  # a file or pipe: don't squeeze
     is_root = registry.is_root()
 
     def view(ranking: Ranking) -> Group:

@@ -14,6 +14,7 @@ Definitions on Linux (docs/metrics.md):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -113,19 +114,51 @@ class StatusFields:
 
 
 def parse_status(data: bytes) -> StatusFields:
-    return StatusFields(
-        uid=_field(data, b"\nUid:"),
-        rss_anon_kb=_field(data, b"\nRssAnon:"),
-        swap_kb=_field(data, b"\nVmSwap:"),
-        voluntary=_field(data, b"\nvoluntary_ctxt_switches:"),
-        involuntary=_field(data, b"\nnonvoluntary_ctxt_switches:"),
-    )
+    """The fields lagwatch needs from /proc/PID/status."""
+    return StatusFields(*_status_tuple(data))
+
+
+def _status_tuple(
+    data: bytes,
+) -> tuple[int | None, int | None, int | None, int | None, int | None]:
+    """(uid, rss_anon_kb, swap_kb, voluntary, involuntary). Written for speed (it runs for
+    every process every tick): one forward pass of ``find``; ``int()`` skips the padding."""
+    uid = rss = swap = vol = invol = None
+    at = data.find(b"\nUid:")
+    if at >= 0:
+        at += 5
+        uid = int(data[at : data.find(b"\t", at + 1)])
+    else:
+        at = 0
+    i = data.find(b"\nRssAnon:", at)
+    if i >= 0:
+        at = i + 9
+        rss = int(data[at : data.find(b"k", at)])
+        i = data.find(b"\nVmSwap:", at)
+        if i >= 0:
+            at = i + 8
+            swap = int(data[at : data.find(b"k", at)])
+    i = data.find(b"\nvoluntary_ctxt_switches:", at)
+    if i >= 0:
+        at = i + 25
+        end = data.find(b"\n", at)
+        vol = int(data[at:end])
+        i = data.find(b"nonvoluntary_ctxt_switches:", end)
+        if i >= 0:
+            at = i + 27
+            invol = int(data[at : data.find(b"\n", at)])
+    return uid, rss, swap, vol, invol
 
 
 def parse_io(data: bytes) -> tuple[int | None, int | None]:
     """(read_bytes, write_bytes) from /proc/PID/io: bytes that really went to storage, not
     rchar/wchar, which count page-cache hits and pipes."""
-    return _field(data, b"read_bytes:"), _field(data, b"\nwrite_bytes:")
+    i = data.find(b"\nread_bytes:")
+    if i < 0:
+        return None, None
+    j = data.find(b"\nwrite_bytes:", i)
+    end = data.find(b"\n", j + 14)
+    return int(data[i + 12 : j]), int(data[j + 14 : end if end >= 0 else len(data)])
 
 
 class _Gone(Exception):
@@ -136,111 +169,113 @@ class _Denied(Exception):
     pass
 
 
+_STAT, _STATUS, _IO = 0, 1, 2
+_FILES = ("stat", "status", "io")
+_REFUSED = -2  # a descriptor slot whose file the kernel refused: not retried for this process
+
+
 @dataclass(slots=True)
 class _PidState:
     starttime: int
-    stat_fd: int = -1
-    status_fd: int = -1
-    io_fd: int = -1  # -2: refused, do not retry for this process
+    fds: list[int] = field(default_factory=lambda: [-1, -1, -1])
     # Context switches summed over threads: last count per tid and the running totals. Threads
     # that exit take their counts with them, so totals advance by per-thread deltas.
     thread_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
     voluntary_total: int = 0
     involuntary_total: int = 0
     last_cpu_ticks: int = -1
+    threads_read_at: float = 0.0  # monotonic time the per-thread counts were last read
+    # The texts read last tick and the sample built from them: most processes are idle, their
+    # texts come back byte-identical, and comparing bytes is far cheaper than parsing them.
+    last_texts: tuple[bytes, bytes, bytes] | None = None
+    last_args: tuple | None = None
+
+
+def _classify(exc: OSError) -> Exception:
+    if exc.errno in _GONE:
+        return _Gone()
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return _Denied()
+    return exc
 
 
 class ProcfsSource:
     name = "procfs"
 
-    def __init__(self, proc_root: str = "/proc", keep_fds: bool = True) -> None:
+    def __init__(
+        self,
+        proc_root: str = "/proc",
+        keep_fds: bool = True,
+        thread_refresh_s: float = 5.0,
+        reuse_unchanged: bool = True,
+    ) -> None:
         if reason := probe(proc_root):
             raise SourceError(reason)
         self.proc_root = proc_root
         self.keep_fds = keep_fds
+        self.thread_refresh_s = thread_refresh_s
+        self.reuse_unchanged = reuse_unchanged  # off only to measure the worst case
         self._ns_per_tick = 1e9 / os.sysconf("SC_CLK_TCK")
-        self._page_size = os.sysconf("SC_PAGE_SIZE")
         self._pids: dict[int, _PidState] = {}
         self._users: dict[int, str | None] = {}
-        self._memory_total = os.sysconf("SC_PHYS_PAGES") * self._page_size
+        self._memory_total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self._cpu_count = os.cpu_count() or 1
         if keep_fds:
             _raise_fd_limit()
 
     # -- file access -----------------------------------------------------------------------
 
-    def _read(self, pid: int, state: _PidState, attr: str, fname: str) -> bytes:
+    def _read(self, pid: int, state: _PidState, which: int) -> bytes:
         """Read one /proc/PID file, through a kept descriptor when possible."""
-        fd = getattr(state, attr)
+        fds = state.fds
+        fd = fds[which]
         if fd >= 0:
             try:
                 return os.pread(fd, _READ_SIZE, 0)
             except OSError as exc:
-                self._close_fd(state, attr)
-                if exc.errno in _GONE:
-                    raise _Gone from None
-                if exc.errno in (errno.EACCES, errno.EPERM):
-                    raise _Denied from None
-                raise
-        path = f"{self.proc_root}/{pid}/{fname}"
+                os.close(fd)
+                fds[which] = -1
+                raise _classify(exc) from None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(f"{self.proc_root}/{pid}/{_FILES[which]}", os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE) and self.keep_fds:
                 # Out of descriptors: give back the kept ones and read open-read-close.
                 self.keep_fds = False
                 self._release_fds()
-                return self._read(pid, state, attr, fname)
-            if exc.errno in _GONE:
-                raise _Gone from None
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                raise _Denied from None
-            raise
+                return self._read(pid, state, which)
+            raise _classify(exc) from None
         try:
             data = os.pread(fd, _READ_SIZE, 0)
         except OSError as exc:
             os.close(fd)
-            if exc.errno in _GONE:
-                raise _Gone from None
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                raise _Denied from None
-            raise
+            raise _classify(exc) from None
         if self.keep_fds:
-            setattr(state, attr, fd)
+            fds[which] = fd
         else:
             os.close(fd)
         return data
 
-    @staticmethod
-    def _close_fd(state: _PidState, attr: str) -> None:
-        fd = getattr(state, attr)
-        if fd >= 0:
-            os.close(fd)
-        setattr(state, attr, -1)
-
     def _release_fds(self) -> None:
         for state in self._pids.values():
-            for attr in ("stat_fd", "status_fd", "io_fd"):
-                if getattr(state, attr) >= 0:
-                    self._close_fd(state, attr)
+            _close_all(state)
 
     def _forget(self, pid: int) -> None:
         state = self._pids.pop(pid, None)
         if state is not None:
-            for attr in ("stat_fd", "status_fd", "io_fd"):
-                self._close_fd(state, attr)
+            _close_all(state)
 
     def _user(self, uid: int | None) -> str | None:
         if uid is None:
             return None
-        if uid not in self._users:
-            if pwd is None:
-                return str(uid)
-            try:
-                self._users[uid] = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                self._users[uid] = str(uid)
-        return self._users[uid]
+        name = self._users.get(uid)
+        if name is None:
+            name = str(uid)
+            if pwd is not None:
+                with contextlib.suppress(KeyError):  # a uid without a passwd entry
+                    name = pwd.getpwuid(uid).pw_name
+            self._users[uid] = name
+        return name
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -252,112 +287,153 @@ class ProcfsSource:
         samples: list[ProcessSample] = []
         seen: set[int] = set()
         warnings: list[str] = []
+        now = time.monotonic()
+        read_pid = self._read_pid
         for entry in entries:
             if not entry.isdigit():
                 continue
             pid = int(entry)
             try:
-                sample = self._read_pid(pid)
+                sample = read_pid(pid, now)
             except _Gone:
                 self._forget(pid)
                 continue
-            except OSError as exc:  # anything else: skip this process this tick, say why
+            except (OSError, ValueError, IndexError) as exc:
+                # Anything else (an unexpected text, an I/O error): skip this process this
+                # tick and say why; the loop goes on.
                 self._forget(pid)
                 warnings.append(f"procfs: pid {pid}: {exc}")
                 continue
             seen.add(pid)
             samples.append(sample)
-        for pid in [p for p in self._pids if p not in seen]:
-            self._forget(pid)
+        if len(seen) != len(self._pids):
+            for pid in [p for p in self._pids if p not in seen]:
+                self._forget(pid)
         return SourceReading(
             processes=samples,
             system={"memory_total_bytes": self._memory_total, "cpu_count": self._cpu_count},
             warnings=warnings,
         )
 
-    def _read_pid(self, pid: int) -> ProcessSample:
+    def _read_pid(self, pid: int, now: float) -> ProcessSample:
+        # The hot path: runs for every process every tick, so it is written flat.
         state = self._pids.get(pid)
         if state is None:
-            state = _PidState(starttime=-1)
-            self._pids[pid] = state
+            state = self._pids[pid] = _PidState(starttime=-1)
+        fds = state.fds
+        fd = fds[_STAT]
         try:
-            stat = parse_stat(self._read(pid, state, "stat_fd", "stat"))
+            stat = os.pread(fd, _READ_SIZE, 0) if fd >= 0 else self._read(pid, state, _STAT)
         except _Denied:
             raise _Gone from None  # stat is world-readable; denied means hidden (hidepid)
-        if state.starttime != stat.starttime:
-            if state.starttime != -1:  # pid reused: start afresh with new descriptors
-                self._forget(pid)
-                state = _PidState(starttime=stat.starttime)
-                self._pids[pid] = state
-                stat = parse_stat(self._read(pid, state, "stat_fd", "stat"))
-            state.starttime = stat.starttime
+        except OSError as exc:
+            os.close(fd)
+            fds[_STAT] = -1
+            raise _classify(exc) from None
         restricted = False
         try:
-            status = parse_status(self._read(pid, state, "status_fd", "status"))
+            status = self._read(pid, state, _STATUS)
         except _Denied:
-            status = StatusFields(None, None, None, None, None)
+            status = b""
             restricted = True
-
-        read_bytes = write_bytes = None
-        if state.io_fd != -2:
+        io = b""
+        if fds[_IO] != _REFUSED:
             try:
-                read_bytes, write_bytes = parse_io(self._read(pid, state, "io_fd", "io"))
+                io = self._read(pid, state, _IO)
             except _Denied:
-                state.io_fd = -2
-        if state.io_fd == -2:
+                fds[_IO] = _REFUSED
+        if fds[_IO] == _REFUSED:
             restricted = True
 
-        kthread = bool(stat.flags & _PF_KTHREAD)
-        if kthread:
+        texts = (stat, status, io)
+        if self.reuse_unchanged and texts == state.last_texts and (
+            state.last_args[9] == 1 or now - state.threads_read_at < self.thread_refresh_s
+        ):
+            return ProcessSample(*state.last_args)  # nothing changed since the last tick
+        args = self._parse(pid, state, texts, restricted, now)
+        if args[1] != state.starttime and state.starttime != -1:
+            self._forget(pid)  # pid reused: start afresh with new descriptors
+            return self._read_pid(pid, now)
+        state.starttime = args[1]
+        state.last_texts = texts
+        state.last_args = args
+        return ProcessSample(*args)
+
+    def _parse(
+        self, pid: int, state: _PidState, texts: tuple[bytes, bytes, bytes], restricted: bool,
+        now: float,
+    ) -> tuple:  # fmt: skip
+        """The arguments of a ProcessSample, in field order, from the three texts."""
+        stat, status, io = texts
+        close_at = stat.rindex(b")")
+        rest = stat[close_at + 2 :].split()
+        uid = rss_kb = swap_kb = vol = invol = None
+        if status:
+            uid, rss_kb, swap_kb, vol, invol = _status_tuple(status)
+        read_bytes, write_bytes = parse_io(io) if io else (None, None)
+        if int(rest[6]) & _PF_KTHREAD:
             memory = 0  # kernel threads have no user memory: a true zero, not a guess
-        elif status.rss_anon_kb is not None:
-            memory = (status.rss_anon_kb + (status.swap_kb or 0)) * 1024
+        elif rss_kb is not None:
+            memory = (rss_kb + (swap_kb or 0)) * 1024
         else:
             memory = None
-        cpu_ticks = stat.utime + stat.stime
-        voluntary, involuntary = self._ctx_switches(pid, state, stat, status, cpu_ticks)
-        return ProcessSample(
-            pid=pid,
-            start_id=stat.starttime,
-            name=stat.name,
-            ppid=stat.ppid,
-            uid=status.uid,
-            user=self._user(status.uid),
-            state=_STATES.get(stat.state, stat.state),
-            restricted=restricted,
-            memory_bytes=memory,
-            threads=stat.threads,
-            cpu_ns=int(cpu_ticks * self._ns_per_tick),
-            child_cpu_ns=int((stat.cutime + stat.cstime) * self._ns_per_tick),
-            disk_read_bytes=read_bytes,
-            disk_write_bytes=write_bytes,
-            pageins=stat.majflt,
-            wakeups=voluntary,
-            ctx_switches=None if voluntary is None else voluntary + (involuntary or 0),
+        starttime = int(rest[19])
+        cpu_ticks = int(rest[11]) + int(rest[12])
+        threads = int(rest[17])
+        ctx = None
+        if vol is not None:
+            if state.starttime not in (-1, starttime):
+                state = _PidState(starttime=starttime)  # reused pid: counts start afresh
+            vol, invol = self._ctx_switches(pid, state, vol, invol or 0, threads, cpu_ticks, now)
+            ctx = vol + invol
+        letter = rest[0].decode()
+        ns_per_tick = self._ns_per_tick
+        return (
+            pid,
+            starttime,
+            stat[stat.index(b"(") + 1 : close_at].decode("utf-8", "replace"),
+            int(rest[1]),
+            uid,
+            self._user(uid),
+            _STATES.get(letter, letter),
+            restricted,
+            memory,
+            threads,
+            int(cpu_ticks * ns_per_tick),
+            int((int(rest[13]) + int(rest[14])) * ns_per_tick),
+            read_bytes,
+            write_bytes,
+            int(rest[9]),
+            vol,
+            ctx,
         )
 
     def _ctx_switches(
-        self, pid: int, state: _PidState, stat: StatFields, status: StatusFields, cpu_ticks: int
-    ) -> tuple[int | None, int | None]:
+        self, pid: int, state: _PidState, vol: int, invol: int, threads: int, cpu_ticks: int,
+        now: float,
+    ) -> tuple[int, int]:  # fmt: skip
         """Context switches of all threads. /proc/PID/status counts only the main thread, so a
-        multi-threaded process's other threads are read from /proc/PID/task/TID/status, but
-        only in ticks where the process used CPU: switches cost CPU, and counts not read now
-        are not lost, they show up at the next read (per-thread deltas)."""
-        if status.voluntary is None:
-            return None, None
+        multi-threaded process's other threads are read from /proc/PID/task/TID/status: every
+        tick in which it used CPU (switching costs CPU), else every ``thread_refresh_s``.
+        Counts not read in one tick are not lost, they show up at the next read (the totals
+        advance by per-thread deltas)."""
         counts = state.thread_counts
-        if stat.threads > 1 and cpu_ticks != state.last_cpu_ticks:
+        stale = now - state.threads_read_at >= self.thread_refresh_s
+        if threads > 1 and (cpu_ticks != state.last_cpu_ticks or stale):
+            state.threads_read_at = now
             current = self._thread_switches(pid)
-            current.setdefault(pid, (status.voluntary, status.involuntary or 0))
+            current.setdefault(pid, (vol, invol))
+            for tid, (v, i) in current.items():
+                old_v, old_i = counts.get(tid, (0, 0))
+                state.voluntary_total += max(0, v - old_v)
+                state.involuntary_total += max(0, i - old_i)
+            state.thread_counts = current
         else:
-            current = dict(counts)
-            current[pid] = (status.voluntary, status.involuntary or 0)
+            old_v, old_i = counts.get(pid, (0, 0))
+            state.voluntary_total += max(0, vol - old_v)
+            state.involuntary_total += max(0, invol - old_i)
+            counts[pid] = (vol, invol)
         state.last_cpu_ticks = cpu_ticks
-        for tid, (vol, invol) in current.items():
-            old_vol, old_invol = counts.get(tid, (0, 0))
-            state.voluntary_total += max(0, vol - old_vol)
-            state.involuntary_total += max(0, invol - old_invol)
-        state.thread_counts = current
         return state.voluntary_total, state.involuntary_total
 
     def _thread_switches(self, pid: int) -> dict[int, tuple[int, int]]:
@@ -370,18 +446,23 @@ class ProcfsSource:
         for tid in tids:
             try:
                 with open(f"{task_dir}/{tid}/status", "rb", buffering=0) as fh:
-                    data = fh.read(_READ_SIZE)
-            except OSError:
+                    st = parse_status(fh.read(_READ_SIZE))
+            except (OSError, ValueError):
                 continue  # thread exited meanwhile
-            vol = _field(data, b"\nvoluntary_ctxt_switches:")
-            invol = _field(data, b"\nnonvoluntary_ctxt_switches:")
-            if vol is not None:
-                result[int(tid)] = (vol, invol or 0)
+            if st.voluntary is not None:
+                result[int(tid)] = (st.voluntary, st.involuntary or 0)
         return result
 
     def close(self) -> None:
         for pid in list(self._pids):
             self._forget(pid)
+
+
+def _close_all(state: _PidState) -> None:
+    for i, fd in enumerate(state.fds):
+        if fd >= 0:
+            os.close(fd)
+        state.fds[i] = -1
 
 
 def _raise_fd_limit() -> None:

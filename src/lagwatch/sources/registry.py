@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lagwatch.sources import procfs, psutil_source
+from lagwatch.sources import drm_fdinfo, procfs, psutil_source, rapl
 from lagwatch.sources.base import Source, SourceError, SourceInfo
 
 # Every source lagwatch knows, best first within its kind.
@@ -25,6 +25,28 @@ SOURCES: list[SourceInfo] = [
         probe=procfs.probe,
         factory=procfs.ProcfsSource,
         priority=10,
+    ),
+    SourceInfo(
+        name="drm-fdinfo",
+        kind="augment",
+        platforms=("linux",),
+        metrics=("gpu",),
+        needs_root=False,
+        description="GPU busy time per process from /proc/PID/fdinfo (DRM usage stats)",
+        probe=drm_fdinfo.probe,
+        factory=drm_fdinfo.DrmFdinfoSource,
+        priority=20,
+    ),
+    SourceInfo(
+        name="rapl",
+        kind="augment",
+        platforms=("linux",),
+        metrics=("power",),
+        needs_root=False,  # not by itself: the kernel (5.10+) decides, and probe says so
+        description="CPU package energy (RAPL, /sys/class/powercap), split by CPU-time share",
+        probe=rapl.probe,
+        factory=rapl.RaplSource,
+        priority=60,
     ),
     SourceInfo(
         name="psutil",

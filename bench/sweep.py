@@ -1,0 +1,124 @@
+"""Benchmark: one full sweep of all processes with the complete field set.
+
+Compares, in the same run and on the same process table (the machine's own processes plus
+1000+ extra sleeping ones):
+- lagwatch's procfs source (steady state: descriptors kept across sweeps),
+- psutil's process_iter reading the same fields (the usual way Python tools do it),
+- a C floor (bench/floor.c): the same three preads per process through kept descriptors and no
+  parsing, i.e. what the kernel costs.
+
+Run: `.venv/bin/python bench/sweep.py [--extra 1000] [--sweeps 30]`. Prints medians and the
+ratios psutil/lagwatch (goal >= 5) and lagwatch/floor (goal <= 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PSUTIL_ATTRS = [
+    "pid", "ppid", "name", "username", "status", "create_time", "memory_info", "num_threads",
+    "cpu_times", "io_counters", "num_ctx_switches",
+]  # fmt: skip
+
+
+def spawn_sleepers(n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen(["sleep", "3600"]) for _ in range(n)]
+
+
+def median_ns(fn, sweeps: int) -> float:
+    fn()  # warm-up (opens descriptors, fills caches)
+    times = []
+    for _ in range(sweeps):
+        t0 = time.process_time_ns()  # CPU time: robust to a busy machine
+        fn()
+        times.append(time.process_time_ns() - t0)
+    return statistics.median(times)
+
+
+def build_floor(tmp: Path) -> Path | None:
+    exe = tmp / "floor"
+    res = subprocess.run(["cc", "-O2", "-o", str(exe), str(HERE / "floor.c")],
+                         capture_output=True, text=True)  # fmt: skip
+    return exe if res.returncode == 0 else None
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--extra", type=int, default=1000, help="extra sleeping processes")
+    ap.add_argument("--sweeps", type=int, default=30)
+    args = ap.parse_args()
+    if not sys.platform.startswith("linux"):
+        print("bench/sweep.py measures the Linux procfs source; run it on Linux")
+        return 2
+    import psutil
+
+    from lagwatch.sources.procfs import ProcfsSource
+
+    sleepers = spawn_sleepers(args.extra)
+    try:
+        src = ProcfsSource()
+        n = len(src.read().processes)
+        lag = median_ns(src.read, args.sweeps)
+
+        def psutil_sweep() -> None:
+            for _ in psutil.process_iter(PSUTIL_ATTRS, ad_value=None):
+                pass
+
+        ps = median_ns(psutil_sweep, args.sweeps)
+        cold = ProcfsSource(keep_fds=False)
+        lag_cold = median_ns(cold.read, args.sweeps)
+        # Worst case: as if every process had changed since the last sweep (everything parsed).
+        busy = ProcfsSource(reuse_unchanged=False)
+        lag_busy = median_ns(busy.read, args.sweeps)
+        with tempfile.TemporaryDirectory() as tmp:
+            exe = build_floor(Path(tmp))
+            floor = None
+            if exe:
+                out = subprocess.run([str(exe), str(args.sweeps)], capture_output=True,
+                                     text=True, check=True).stdout.split()  # fmt: skip
+                floor = float(out[0])
+    finally:
+        for s in sleepers:
+            s.kill()
+        for s in sleepers:
+            s.wait()
+    print(f"machine: {machine()}")
+    print(f"date: {time.strftime('%Y-%m-%d')}")
+    print(f"processes per sweep: {n}")
+    print(f"lagwatch procfs (kept fds):   {lag / 1e6:8.2f} ms")
+    print(f"lagwatch procfs (open/close): {lag_cold / 1e6:8.2f} ms")
+    print(f"lagwatch procfs (all parsed): {lag_busy / 1e6:8.2f} ms  (every process changed)")
+    print(f"psutil process_iter:          {ps / 1e6:8.2f} ms")
+    if floor is not None:
+        print(f"C floor (kept fds, no parse): {floor / 1e6:8.2f} ms")
+    print(f"ratio psutil / lagwatch: {ps / lag:.2f}x  (goal >= 5)")
+    if floor is not None:
+        print(f"ratio lagwatch / floor:  {lag / floor:.2f}x  (goal <= 1.5)")
+        print(f"worst case: psutil / lagwatch {ps / lag_busy:.2f}x, "
+              f"lagwatch / floor {lag_busy / floor:.2f}x")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The recording daemon: sampling loop, pause detection, rogue episodes, ring buffer."""

@@ -1,0 +1,47 @@
+"""The last minutes of rankings in memory, so a pause can be explained by what came before it.
+
+Only the processes that could matter are kept per tick (the top by score and any above a
+threshold), so the buffer stays a few MB however many processes run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from lagwatch.model import ProcessRow, Ranking
+
+
+@dataclass(frozen=True, slots=True)
+class RingEntry:
+    time: float  # end of the tick's interval (unix seconds)
+    interval_s: float
+    rows: tuple[ProcessRow, ...]
+
+
+class RingBuffer:
+    def __init__(
+        self, seconds: float = 300.0, interval_s: float = 1.0, top_k: int = 20,
+        threshold: float = 25.0, max_rows: int = 40,
+    ) -> None:  # fmt: skip
+        self.seconds = seconds
+        self.top_k = top_k
+        self.threshold = threshold
+        self.max_rows = max_rows
+        self._entries: deque[RingEntry] = deque(maxlen=max(2, int(seconds / interval_s) + 2))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, ranking: Ranking) -> RingEntry:
+        rows = sorted(ranking.processes, key=lambda r: (-r.score, r.pid))
+        kept = [r for n, r in enumerate(rows) if n < self.top_k or r.score >= self.threshold]
+        entry = RingEntry(ranking.time, ranking.interval_s, tuple(kept[: self.max_rows]))
+        self._entries.append(entry)
+        while self._entries and self._entries[0].time < entry.time - self.seconds:
+            self._entries.popleft()
+        return entry
+
+    def window(self, start: float, end: float) -> list[RingEntry]:
+        """Entries whose time falls in [start, end]."""
+        return [e for e in self._entries if start <= e.time <= end]

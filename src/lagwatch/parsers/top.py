@@ -1,0 +1,490 @@
+"""Parser of macOS ``top`` output: logging mode (``top -l N``, or top writing to a pipe) and
+pasted interactive screens, with any ``-stats`` column set.
+
+A *block* is one sample: an optional header (``Processes:``, date, ``Load Avg:``, ``CPU usage:``,
+``SharedLibs:``, ``MemRegions:``, ``PhysMem:``, ``VM:``, ``Networks:``, ``Disks:``) and a process
+table. Quirks handled (see ../shared/fixtures/macos/PROVENANCE.md):
+
+- Column widths are computed by top per sample from the content, so cells are cut at the
+  positions of *this block's* header line; values are left-aligned under their header. A cell may
+  hold spaces (``Google Chrome He``, ``running ``, BOOSTS `` 0[0]``), so every word is assigned to
+  the column whose header starts at or before it, never split on whitespace alone.
+- Sizes ``B/K/M/G/T`` are binary multiples; a trailing ``+``/``-`` marks a value that rose or
+  fell since the previous sample (in a first sample *every* counter carries ``+``) and is kept
+  apart in ``TopRow.marks``; ``N/A`` is None; ``#TH`` and ``#WQ`` may read ``22/1``
+  (total/running); BOOSTS reads ``*0[6]`` (``*`` = boosted now, boosts, ``[transitions]``).
+- ``CPU usage:`` prints hundredths without zero padding: ``13.7%`` means 13.07 %.
+- A row cut short (the capture was truncated, or a transcript tool elided it) is skipped with a
+  warning; the whole rows before it are kept.
+- Interactive captures may lack the header entirely and carry markdown indentation; lines are
+  matched after stripping, positions are relative to the header line's own indentation.
+
+The first block of a ``top -l`` run has no valid rates (top prints 0.0 %CPU and POWER there):
+it is flagged ``first`` so consumers can report its rates as unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lagwatch.parsers.errors import CaptureError
+
+# Every column header top knows (``-stats`` keys and their headers across macOS releases).
+KNOWN_COLUMNS: frozenset[str] = frozenset(
+    {
+        "PID", "COMMAND", "%CPU", "%CPU_ME", "%CPU_OTHRS", "CSW", "TIME", "#TH", "#WQ", "#PORTS",
+        "#MREGS", "#MREG", "MEM", "RPRVT", "RSHRD", "RSIZE", "PURG", "VSIZE", "VPRVT", "KPRVT",
+        "KSHRD", "CMPRS", "PGRP", "PPID", "STATE", "UID", "FAULTS", "COW", "USER", "MSGSENT",
+        "MSGRECV", "SYSBSD", "SYSMACH", "PAGEINS", "BOOSTS", "INSTRS", "CYCLES", "JETPRI",
+        "IDLEW", "POWER", "ARCH", "REGION", "#SYSBSD", "#SYSMACH",
+    }
+)  # fmt: skip
+SIZE_COLUMNS = frozenset(
+    {"MEM", "RPRVT", "RSHRD", "RSIZE", "PURG", "VSIZE", "VPRVT", "KPRVT", "KSHRD", "CMPRS"}
+)
+INT_COLUMNS = frozenset(
+    {
+        "PID", "PGRP", "PPID", "UID", "#PORTS", "#MREGS", "#MREG", "FAULTS", "COW", "MSGSENT",
+        "MSGRECV", "SYSBSD", "SYSMACH", "CSW", "PAGEINS", "IDLEW", "JETPRI",
+    }
+)  # fmt: skip
+FLOAT_COLUMNS = frozenset({"%CPU", "%CPU_ME", "%CPU_OTHRS", "POWER"})
+PAIR_COLUMNS = frozenset({"#TH", "#WQ"})  # "22/1": total / running
+# Counters that only grow while a process lives (unless top runs in delta mode, -c d).
+COUNTER_COLUMNS = frozenset(
+    {"CSW", "PAGEINS", "IDLEW", "FAULTS", "COW", "MSGSENT", "MSGRECV", "SYSBSD", "SYSMACH"}
+)
+
+_SIZE_FACTORS = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([BKMGTP])")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_WORD = re.compile(r"\S+")
+_DATE = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)$")
+_CLOCK = re.compile(r"\b(\d{1,2}:\d\d:\d\d)\s*$")
+_COUNT_WORD = re.compile(r"(\d+) ([a-z]+)")
+_LOAD = re.compile(r"Load Avg:\s*([\d.]+),?\s+([\d.]+),?\s+([\d.]+)")
+_CPU = re.compile(r"CPU usage:\s*([\d.]+)% user,\s*([\d.]+)% sys,\s*([\d.]+)% idle")
+_SHLIBS = re.compile(r"SharedLibs:\s*(\S+) resident,\s*(\S+) data,\s*(\S+) linkedit")
+_MEMREG = re.compile(
+    r"MemRegions:\s*(\d+) total,\s*(\S+) resident,\s*(\S+) private,\s*(\S+) shared"
+)
+_PHYS = re.compile(r"PhysMem:\s*(\S+) used(?: \(([^)]*)\))?,\s*(\S+) unused")
+_VM = re.compile(
+    r"VM:\s*(\S+) vsize,\s*(\S+) framework vsize,\s*(\d+)\((\d+)\) swapins,"
+    r"\s*(\d+)\((\d+)\) swapouts"
+)
+_NETS = re.compile(r"Networks:\s*packets:\s*(\d+)/(\S+) in,\s*(\d+)/(\S+) out")
+_DISKS = re.compile(r"Disks:\s*(\d+)/(\S+) read,\s*(\d+)/(\S+) written")
+_TIME_HMS = re.compile(r"(\d+):(\d\d):(\d\d)")
+_TIME_MS = re.compile(r"(\d+):(\d\d)\.(\d\d)")
+_TIME_HRS = re.compile(r"(\d+)\s*hrs")
+_BOOSTS = re.compile(r"(\*?)(\d+)\[(\d+)\]")
+
+
+# --- cell values -------------------------------------------------------------------------------
+
+
+def split_mark(text: str) -> tuple[str, str | None]:
+    """``'316K+'`` -> ``('316K', '+')``: top's changed-since-last-sample marker."""
+    if len(text) > 1 and text[-1] in "+-":
+        return text[:-1], text[-1]
+    return text, None
+
+
+def parse_size(text: str) -> int:
+    """``'4208K'`` -> 4308992. Binary multiples, as top prints them. Raises ValueError."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
+
+
+def parse_cpu_usage_percent(text: str) -> float:
+    """A ``CPU usage:`` percentage. top prints the hundredths without zero padding, so a single
+    digit after the point is hundredths: ``'13.7'`` is 13.07 (user+sys+idle then sum to 100)."""
+    whole, _, frac = text.partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        raise ValueError(f"not a percentage: {text!r}")
+    if len(frac) == 1:
+        return int(whole) + int(frac) / 100
+    return float(text)
+
+
+def parse_time_ns(text: str) -> int:
+    """TIME column: ``'06:34.87'`` (min:s.hundredths), ``'1:02:03'`` (h:min:s) or ``'123 hrs'``."""
+    text = text.strip()
+    if m := _TIME_MS.fullmatch(text):
+        return (int(m[1]) * 60 + int(m[2])) * 10**9 + int(m[3]) * 10**7
+    if m := _TIME_HMS.fullmatch(text):
+        return (int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])) * 10**9
+    if m := _TIME_HRS.fullmatch(text):
+        return int(m[1]) * 3600 * 10**9
+    raise ValueError(f"not a CPU time: {text!r}")
+
+
+def parse_cell(column: str, text: str) -> tuple[Any, str | None]:
+    """One table cell -> (value, +/- marker). ``N/A`` -> None. Raises ValueError."""
+    text = text.strip()
+    if text == "N/A":
+        return None, None
+    if column in ("COMMAND", "USER", "STATE", "ARCH", "REGION"):
+        return text, None
+    value, mark = split_mark(text)
+    if column in SIZE_COLUMNS:
+        return parse_size(value), mark
+    if column in INT_COLUMNS:
+        return int(value), mark
+    if column in FLOAT_COLUMNS:
+        return float(value), mark
+    if column in PAIR_COLUMNS:
+        total, _, running = value.partition("/")
+        return (int(total), int(running) if running else None), mark
+    if column == "TIME":
+        return parse_time_ns(value), mark
+    if column == "BOOSTS":
+        m = _BOOSTS.fullmatch(text.rstrip("+").replace("+]", "]"))
+        if m is None:
+            raise ValueError(f"not a BOOSTS value: {text!r}")
+        return (m[1] == "*", int(m[2]), int(m[3])), ("+" if "+" in text else None)
+    # INSTRS, CYCLES and unknown columns: a plain integer if it is one, else the text.
+    try:
+        return int(value), mark
+    except ValueError:
+        return text, None
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TopRow:
+    """One process row. ``values`` maps each column header to its parsed value (None for N/A);
+    ``marks`` holds top's ``+``/``-`` changed markers by column."""
+
+    line: int
+    pid: int
+    values: dict[str, Any]
+    marks: dict[str, str] = field(default_factory=dict)
+
+    def get(self, column: str) -> Any:
+        return self.values.get(column)
+
+    @property
+    def command(self) -> str | None:
+        return self.values.get("COMMAND")
+
+    @property
+    def cpu_percent(self) -> float | None:
+        return self.values.get("%CPU")
+
+    @property
+    def power(self) -> float | None:
+        return self.values.get("POWER")
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """MEM (the physical footprint) where shown, else the older RPRVT (resident private)."""
+        mem = self.values.get("MEM")
+        return mem if mem is not None else self.values.get("RPRVT")
+
+    @property
+    def threads(self) -> int | None:
+        pair = self.values.get("#TH")
+        return None if pair is None else pair[0]
+
+    @property
+    def threads_running(self) -> int | None:
+        pair = self.values.get("#TH")
+        return None if pair is None else pair[1]
+
+    @property
+    def state(self) -> str | None:
+        return self.values.get("STATE")
+
+    @property
+    def time_ns(self) -> int | None:
+        return self.values.get("TIME")
+
+
+@dataclass(slots=True)
+class TopBlock:
+    """One sample of top. ``system`` holds the header figures with units in their names."""
+
+    index: int
+    line: int  # first line of the block (1-based)
+    logging: bool  # logging-mode header (date line), i.e. `top -l` or top into a pipe
+    first: bool  # first block of a `top -l` run: top printed no rates in it
+    system: dict[str, Any] = field(default_factory=dict)
+    date: datetime | None = None
+    clock: str | None = None  # interactive mode's time of day, top right
+    columns: list[str] = field(default_factory=list)
+    table_line: int | None = None
+    rows: list[TopRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    end_line: int = 0  # last line that belonged to the block
+
+
+@dataclass(slots=True)
+class TopCapture:
+    blocks: list[TopBlock]
+    warnings: list[str]
+
+
+# --- header ------------------------------------------------------------------------------------
+
+
+def _put_size(system: dict[str, Any], key: str, text: str) -> None:
+    try:
+        system[key] = parse_size(text.rstrip(".,"))
+    except ValueError:
+        pass
+
+
+def parse_header_line(text: str, system: dict[str, Any]) -> bool:
+    """Read every header field present in ``text`` into ``system``. Interactive top packs
+    several fields on one line, so each is searched anywhere. Returns whether any matched."""
+    found = False
+    if "Processes:" in text:
+        found = True
+        body = text.split("Processes:", 1)[1]
+        for count, word in _COUNT_WORD.findall(body):
+            key = "threads_total" if word == "threads" else f"processes_{word}"
+            system[key] = int(count)
+    if m := _LOAD.search(text):
+        found = True
+        system["load_avg_1m"], system["load_avg_5m"], system["load_avg_15m"] = (
+            float(m[1]),
+            float(m[2]),
+            float(m[3]),
+        )
+    if m := _CPU.search(text):
+        found = True
+        for key, value in zip(("user", "sys", "idle"), m.groups(), strict=True):
+            try:
+                system[f"cpu_{key}_percent"] = parse_cpu_usage_percent(value)
+            except ValueError:
+                pass
+    if m := _SHLIBS.search(text):
+        found = True
+        for key, value in zip(("resident", "data", "linkedit"), m.groups(), strict=True):
+            _put_size(system, f"sharedlibs_{key}_bytes", value)
+    if m := _MEMREG.search(text):
+        found = True
+        system["memregions_total"] = int(m[1])
+        for key, value in zip(("resident", "private", "shared"), m.groups()[1:], strict=True):
+            _put_size(system, f"memregions_{key}_bytes", value)
+    if m := _PHYS.search(text):
+        found = True
+        _put_size(system, "physmem_used_bytes", m[1])
+        _put_size(system, "physmem_unused_bytes", m[3])
+        for part in (m[2] or "").split(","):
+            size, _, what = part.strip().partition(" ")
+            if what:
+                _put_size(system, f"physmem_{what.strip()}_bytes", size)
+    if m := _VM.search(text):
+        found = True
+        _put_size(system, "vm_vsize_bytes", m[1])
+        _put_size(system, "vm_framework_vsize_bytes", m[2])
+        system["vm_swapins"], system["vm_swapouts"] = int(m[3]), int(m[5])
+    if m := _NETS.search(text):
+        found = True
+        system["net_packets_in"], system["net_packets_out"] = int(m[1]), int(m[3])
+        _put_size(system, "net_in_bytes", m[2])
+        _put_size(system, "net_out_bytes", m[4])
+    if m := _DISKS.search(text):
+        found = True
+        system["disk_reads"], system["disk_writes"] = int(m[1]), int(m[3])
+        _put_size(system, "disk_read_bytes", m[2])
+        _put_size(system, "disk_written_bytes", m[4])
+    return found
+
+
+def memory_total_bytes(system: dict[str, Any]) -> int | None:
+    """Physical RAM as top's PhysMem line implies it (used + unused; rounded as top rounds)."""
+    used, unused = system.get("physmem_used_bytes"), system.get("physmem_unused_bytes")
+    if used is None or unused is None:
+        return None
+    return used + unused
+
+
+def is_table_header(text: str) -> bool:
+    words = text.split()
+    if len(words) < 2 or "PID" not in words:
+        return False
+    known = sum(1 for w in words if w in KNOWN_COLUMNS)
+    return known >= 2 and known * 10 >= len(words) * 6
+
+
+# --- rows --------------------------------------------------------------------------------------
+
+
+def _cells(text: str, starts: list[int]) -> list[str | None]:
+    """Cut ``text`` into cells: each word belongs to the column whose header starts at or
+    before the word (values are left-aligned under their header)."""
+    spans: list[tuple[int, int] | None] = [None] * len(starts)
+    for m in _WORD.finditer(text):
+        col = max(0, bisect_right(starts, m.start()) - 1)
+        span = spans[col]
+        spans[col] = (m.start() if span is None else span[0], m.end())
+    return [None if s is None else text[s[0] : s[1]] for s in spans]
+
+
+def parse_row(
+    text: str, columns: list[str], starts: list[int], lineno: int
+) -> tuple[TopRow | None, str | None]:
+    """(row, None) or (None, why it was skipped)."""
+    cells = _cells(text, starts)
+    if cells[-1] is None:
+        return None, f"line {lineno}: row cut short (no {columns[-1]} value), skipped"
+    values: dict[str, Any] = {}
+    marks: dict[str, str] = {}
+    bad: list[str] = []
+    for col, (name, cell) in enumerate(zip(columns, cells, strict=True)):
+        if cell is None:
+            values[name] = None
+            continue
+        try:
+            value, mark = parse_cell(name, cell)
+        except ValueError:
+            if col == len(columns) - 1:
+                return None, f"line {lineno}: row cut short ({name} reads {cell!r}), skipped"
+            bad.append(name)
+            values[name] = None
+            continue
+        values[name] = value
+        if mark:
+            marks[name] = mark
+    pid = values.get("PID")
+    if not isinstance(pid, int) or pid < 0 or "PID" in bad:
+        return None, f"line {lineno}: no valid PID, row skipped"
+    if bad:
+        # A damaged cell in the middle means the row is not what top printed: keep nothing.
+        return None, f"line {lineno}: unreadable {', '.join(bad)}, row skipped"
+    return TopRow(line=lineno, pid=pid, values=values, marks=marks), None
+
+
+# --- the stream parser -------------------------------------------------------------------------
+
+
+class TopStreamParser:
+    """Incremental parser: ``feed(line)`` returns the blocks a line completed, ``flush()`` ends
+    the current one (end of input, or the live reader saw top go quiet after a block)."""
+
+    def __init__(self) -> None:
+        self.lineno = 0
+        self.warnings: list[str] = []
+        self.first_content_line: int | None = None
+        self._block: TopBlock | None = None
+        self._state = "idle"  # idle | header | table | after
+        self._starts: list[int] = []
+        self._count = 0
+        self._seen_logging = False
+
+    @property
+    def pending(self) -> TopBlock | None:
+        return self._block
+
+    def _finish(self) -> list[TopBlock]:
+        block, self._block = self._block, None
+        self._state = "idle"
+        return [block] if block is not None else []
+
+    def _start(self, logging: bool, lineno: int) -> None:
+        first = logging and not self._seen_logging
+        self._seen_logging = self._seen_logging or logging
+        self._block = TopBlock(index=self._count, line=lineno, logging=logging, first=first)
+        self._count += 1
+
+    def feed(self, raw: str) -> list[TopBlock]:
+        self.lineno += 1
+        lineno = self.lineno
+        text = raw.rstrip("\r\n")
+        if "\x1b" in text:
+            text = _ANSI.sub("", text)
+        stripped = text.strip()
+        if stripped and self.first_content_line is None:
+            self.first_content_line = lineno
+        done: list[TopBlock] = []
+        if stripped.startswith("Processes:"):
+            done = self._finish()
+            clock = _CLOCK.search(stripped)
+            # Interactive top ends this line with the time of day; logging mode prints a date
+            # line instead. Logging mode is decided for good when that date line shows up.
+            self._start(logging=False, lineno=lineno)
+            assert self._block is not None
+            self._block.clock = clock[1] if clock else None
+            parse_header_line(stripped, self._block.system)
+            self._state = "header"
+        elif "PID" in stripped and is_table_header(stripped):
+            if self._block is None or self._block.columns:
+                done = self._finish()
+                self._start(logging=False, lineno=lineno)
+            assert self._block is not None
+            self._block.columns = stripped.split()
+            self._starts = [m.start() for m in _WORD.finditer(text)]
+            self._block.table_line = lineno
+            self._state = "table"
+        elif self._state == "header":
+            assert self._block is not None
+            if m := _DATE.match(stripped):
+                self._block.date = _date(m)
+                if not self._block.logging and self._block.clock is None:
+                    self._block.logging = True
+                    self._block.first = not self._seen_logging
+                    self._seen_logging = True
+            elif stripped and not parse_header_line(stripped, self._block.system):
+                self._block.warnings.append(f"line {lineno}: unrecognised header line ignored")
+        elif self._state == "table":
+            assert self._block is not None
+            if not stripped:
+                self._state = "after"
+            else:
+                row, why = parse_row(text, self._block.columns, self._starts, lineno)
+                if row is not None:
+                    self._block.rows.append(row)
+                else:
+                    self._block.warnings.append(str(why))
+        elif stripped:
+            where = self._block.warnings if self._block is not None else self.warnings
+            where.append(f"line {lineno}: not top output, ignored")
+        if self._block is not None:
+            self._block.end_line = lineno
+        return done
+
+    def flush(self) -> TopBlock | None:
+        done = self._finish()
+        return done[0] if done else None
+
+
+def _date(m: re.Match[str]) -> datetime | None:
+    try:
+        return datetime(*(int(g) for g in m.groups()))  # type: ignore[misc]
+    except ValueError:
+        return None
+
+
+def iter_lines(text: str) -> Iterable[str]:
+    """Lines on '\\n' only (str.splitlines would also split on form feeds and U+2028)."""
+    return text.split("\n")
+
+
+def parse_top(text: str) -> TopCapture:
+    """Parse a whole capture. Raises CaptureError when it holds no top block at all."""
+    parser = TopStreamParser()
+    blocks: list[TopBlock] = []
+    for line in iter_lines(text):
+        blocks.extend(parser.feed(line))
+    last = parser.flush()
+    if last is not None:
+        blocks.append(last)
+    if not blocks:
+        raise CaptureError(
+            "not top output (no 'Processes:' header line and no 'PID ...' column header)",
+            line=parser.first_content_line or 1,
+        )
+    return TopCapture(blocks=blocks, warnings=parser.warnings)

@@ -1,0 +1,350 @@
+"""macOS process source `libproc`: every process, read directly from the kernel, without root.
+
+Per process and tick, two calls: ``proc_pid_rusage`` (flavor 6, else 5, else 4) and
+``proc_pidinfo(PROC_PIDTASKALLINFO)``. What each field means (docs/metrics.md, "macOS"):
+
+- identity: pid + ``ri_proc_start_abstime``; cpu: ``ri_user_time + ri_system_time``; child cpu:
+  ``ri_child_user_time + ri_child_system_time`` (all Mach ticks, converted with hw.tbfrequency)
+- memory: ``ri_phys_footprint`` (Activity Monitor's and top's MEM)
+- wakeups: ``ri_pkg_idle_wkups`` only (a subset of ri_interrupt_wkups: never add the two)
+- energy: ``ri_energy_nj`` (v6, Apple Silicon only; Intel kernels leave it 0, so None there)
+- disk: ``ri_diskio_bytesread/byteswritten``; pageins: ``ri_pageins``; cpu_qos_ns from
+  ``ri_cpu_time_qos_*``; threads and context switches from TASKINFO; ppid, uid, status, name
+  from the BSD info.
+
+Other users' processes (EPERM without root) stay in the list with what the unchecked calls give
+(PROC_PIDT_SHORTBSDINFO: ppid, uid, status, 15-char comm; PROC_PIDUNIQIDENTIFIERINFO for their
+identity; proc_pidpath to complete a truncated name) and ``restricted=True``; everything else
+is None. task_for_pid is never called.
+
+State: XNU never assigns SSLEEP, so a live process always reports SRUN. The state is therefore
+"running" when the kernel counts a runnable thread (pti_numrunning > 0), "sleeping" when it
+counts none, and None (unknown) for a restricted SRUN process; SSTOP, SZOMB and SIDL are taken
+as reported ("stopped", "zombie", "starting").
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from dataclasses import dataclass
+
+from lagwatch.model import ProcessSample
+from lagwatch.sources import libproc_abi as abi
+from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.sources.libproc import (
+    AccessDenied,
+    LibProc,
+    LibprocError,
+    ProcessGone,
+    ticks_to_ns,
+)
+
+try:  # Unix-only: this module must still import everywhere.
+    import pwd
+except ImportError:  # pragma: no cover - Windows
+    pwd = None  # type: ignore[assignment]
+
+NAME = "libproc"
+
+_STATUS_NAMES = {
+    abi.SIDL: "starting",
+    abi.SSLEEP: "sleeping",  # never assigned by XNU; kept for completeness
+    abi.SSTOP: "stopped",
+    abi.SZOMB: "zombie",
+}
+
+# A name this long may have been cut by the kernel (pbi_comm keeps 15 chars, pbi_name 31).
+_COMM_MAX = abi.MAXCOMLEN - 1
+_NAME_MAX = 2 * abi.MAXCOMLEN - 1
+
+
+def state_name(status: int, numrunning: int | None) -> str | None:
+    """Honest process state from pbi_status and, when known, the count of runnable threads."""
+    if status in _STATUS_NAMES:
+        return _STATUS_NAMES[status]
+    if status == abi.SRUN:
+        if numrunning is None:
+            return None  # alive, but whether it runs or waits is not ours to see
+        return "running" if numrunning > 0 else "sleeping"
+    return None
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def expand_name(name: str, path: str | None) -> str:
+    """The executable's basename when the kernel's name is a truncated prefix of it."""
+    if not path:
+        return name
+    base = path.rstrip("/").rsplit("/", 1)[-1]
+    if len(name) in (_COMM_MAX, _NAME_MAX) and len(base) > len(name) and base.startswith(name):
+        return base
+    return name or base
+
+
+@dataclass(slots=True)
+class _Known:
+    """What is cached per process identity: its full name, looked up once."""
+
+    name: str
+
+
+def probe(lib: LibProc | None = None) -> str | None:
+    """None when libproc is usable here, else why not."""
+    allowed = sys.platform == "darwin" or bool(os.environ.get("LAGWATCH_LIBSYSTEM"))
+    if not allowed:
+        return "libproc exists on macOS only"
+    lib = lib or LibProc()
+    try:
+        lib.load()
+        lib.timebase_hz()
+    except LibprocError as exc:
+        return str(exc.strerror or exc)
+    return None
+
+
+def detail(lib: LibProc | None = None) -> str:
+    """Why it is available: library, rusage flavor, timebase (for `lagwatch sources`)."""
+    lib = lib or LibProc()
+    try:
+        hz = lib.timebase_hz()
+        for pid in [os.getpid(), *lib.list_pids()][:64]:  # settle the flavor on a readable pid
+            try:
+                lib.rusage(pid)
+                break
+            except (AccessDenied, ProcessGone):
+                continue
+    except LibprocError as exc:
+        return f"{lib.path}: {exc.strerror or exc}"
+    if lib.rusage_flavor is None:
+        return f"{lib.path}, timebase {hz / 1e6:g} MHz (no readable process to settle rusage)"
+    energy = "ri_energy_nj" if lib.rusage_flavor == abi.RUSAGE_INFO_V6 else "no energy counter"
+    return f"{lib.path}, rusage v{lib.rusage_flavor}, timebase {hz / 1e6:g} MHz, {energy}"
+
+
+class LibprocSource:
+    """The `libproc` process source (see the module docstring)."""
+
+    name = NAME
+
+    def __init__(self, lib: LibProc | None = None) -> None:
+        self.lib = lib or LibProc()
+        try:
+            self.lib.load()
+            self.timebase_hz = self.lib.timebase_hz()
+        except LibprocError as exc:
+            raise SourceError(str(exc.strerror or exc)) from None
+        # ri_energy_nj is only maintained by arm64 kernels (CONFIG_PERVASIVE_ENERGY); an Intel
+        # kernel leaves it 0, which must read as unknown, not as zero watts.
+        self.measures_energy = self._sysctl("hw.optional.arm64") == 1
+        self._memory_total = self._sysctl("hw.memsize")
+        self._cpu_count = self._sysctl("hw.logicalcpu") or os.cpu_count()
+        self._users: dict[int, str | None] = {}
+        self._known: dict[tuple[int, int], _Known] = {}
+        # pid -> p_uniqueid of processes that were restricted at the last read.
+        self._restricted_ids: dict[int, int] = {}
+        # pid -> (ri_proc_start_abstime, p_uniqueid): a process that became readable keeps the
+        # identity it had while restricted, so its first readable interval has no bogus delta.
+        self._carried: dict[int, tuple[int, int]] = {}
+        self.restricted_count = 0
+        self._warned: set[str] = set()
+
+    def _sysctl(self, name: str) -> int | None:
+        try:
+            return self.lib.sysctl_int(name)
+        except LibprocError:
+            return None
+
+    def _user(self, uid: int | None) -> str | None:
+        if uid is None:
+            return None
+        if uid not in self._users:
+            if pwd is None:
+                self._users[uid] = str(uid)
+            else:
+                try:
+                    self._users[uid] = pwd.getpwuid(uid).pw_name
+                except KeyError:
+                    self._users[uid] = str(uid)
+        return self._users[uid]
+
+    def _ns(self, ticks: int) -> int:
+        return ticks_to_ns(ticks, self.timebase_hz)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self) -> SourceReading:
+        try:
+            pids = self.lib.list_pids()
+        except LibprocError as exc:
+            raise SourceError(f"cannot list processes: {exc.strerror or exc}") from None
+        samples: list[ProcessSample] = []
+        warnings: list[str] = []
+        restricted_ids: dict[int, int] = {}
+        live: set[tuple[int, int]] = set()
+        for pid in pids:
+            try:
+                sample = self._read_pid(pid, restricted_ids)
+            except ProcessGone:
+                continue  # exited between the list and the read
+            except LibprocError as exc:
+                message = f"libproc: pid {pid}: {exc.strerror or exc}"
+                if message not in self._warned:  # once per process and cause, not every tick
+                    self._warned.add(message)
+                    warnings.append(message)
+                continue
+            samples.append(sample)
+            live.add(sample.identity)
+        self._restricted_ids = restricted_ids
+        self.restricted_count = len(restricted_ids)
+        pids_seen = {ident[0] for ident in live}
+        self._known = {k: v for k, v in self._known.items() if k in live}
+        self._carried = {p: v for p, v in self._carried.items() if p in pids_seen}
+        system: dict = {"cpu_count": self._cpu_count, "restricted_processes": len(restricted_ids)}
+        if self._memory_total:
+            system["memory_total_bytes"] = self._memory_total
+        return SourceReading(processes=samples, system=system, warnings=warnings)
+
+    def _read_pid(self, pid: int, restricted_ids: dict[int, int]) -> ProcessSample:
+        lib = self.lib
+        try:
+            ru, flavor = lib.rusage(pid)
+        except AccessDenied:
+            return self._restricted(pid, restricted_ids)
+        start = int(ru.ri_proc_start_abstime)
+        try:
+            info = lib.task_all_info(pid)
+        except ProcessGone:
+            return self._zombie_or_gone(pid, ru, flavor)
+        except AccessDenied:  # rusage allowed but task info not (sandbox/MACF): partial view
+            return self._restricted(pid, restricted_ids, ru=ru, flavor=flavor)
+        bsd, task = info.pbsd, info.ptinfo
+        start_id = self._start_id(pid, start)
+        sample = ProcessSample(
+            pid=pid,
+            start_id=start_id,
+            name=self._name(pid, start_id, _cstr(bsd.pbi_name) or _cstr(bsd.pbi_comm)),
+            ppid=int(bsd.pbi_ppid),
+            uid=int(bsd.pbi_uid),
+            user=self._user(int(bsd.pbi_uid)),
+            state=state_name(int(bsd.pbi_status), int(task.pti_numrunning)),
+            threads=int(task.pti_threadnum),
+            ctx_switches=int(task.pti_csw),
+        )
+        self._fill_rusage(sample, ru, flavor)
+        return sample
+
+    def _fill_rusage(self, s: ProcessSample, ru: abi.RusageInfoV6, flavor: int) -> None:
+        ns = self._ns
+        s.memory_bytes = int(ru.ri_phys_footprint)
+        s.cpu_ns = ns(int(ru.ri_user_time) + int(ru.ri_system_time))
+        s.child_cpu_ns = ns(int(ru.ri_child_user_time) + int(ru.ri_child_system_time))
+        s.wakeups = int(ru.ri_pkg_idle_wkups)
+        s.pageins = int(ru.ri_pageins)
+        s.disk_read_bytes = int(ru.ri_diskio_bytesread)
+        s.disk_write_bytes = int(ru.ri_diskio_byteswritten)
+        s.cpu_qos_ns = {q: ns(int(getattr(ru, f))) for q, f in abi.QOS_FIELDS.items()}
+        if flavor >= abi.RUSAGE_INFO_V6 and self.measures_energy:
+            s.energy_nj = int(ru.ri_energy_nj)
+
+    def _start_id(self, pid: int, start_abstime: int) -> int:
+        carried = self._carried.get(pid)
+        if carried is not None:
+            if carried[0] == start_abstime:
+                return carried[1]
+            del self._carried[pid]  # a new process took the pid
+        old_uid = self._restricted_ids.get(pid)
+        if old_uid is not None:
+            # Restricted at the last read, readable now: the same process (it changed user)
+            # or a new one on a reused pid. Only the unique id can tell.
+            try:
+                if self.lib.unique_id(pid) == old_uid:
+                    self._carried[pid] = (start_abstime, old_uid)
+                    return old_uid
+            except LibprocError:
+                pass
+        return start_abstime
+
+    def _name(self, pid: int, start_id: int, name: str) -> str:
+        known = self._known.get((pid, start_id))
+        if known is not None:
+            return known.name
+        if len(name) in (_COMM_MAX, _NAME_MAX) or not name:
+            try:
+                name = expand_name(name, self.lib.path(pid))
+            except LibprocError:
+                pass
+        self._known[(pid, start_id)] = _Known(name or f"pid {pid}")
+        return self._known[(pid, start_id)].name
+
+    def _restricted(
+        self,
+        pid: int,
+        restricted_ids: dict[int, int],
+        ru: abi.RusageInfoV6 | None = None,
+        flavor: int | None = None,
+    ) -> ProcessSample:
+        """Another user's process: only what the unchecked calls give."""
+        try:
+            short: abi.ProcBsdShortInfo | None = self.lib.short_bsd_info(pid)
+        except AccessDenied:  # a sandbox can deny even this: keep the pid, know nothing
+            short = None
+        try:
+            uniq = self.lib.unique_id(pid)
+        except AccessDenied:
+            uniq = 0
+        start_id = int(ru.ri_proc_start_abstime) if ru is not None else uniq
+        restricted_ids[pid] = uniq
+        known = self._known.get((pid, start_id))
+        if known is None:
+            comm = _cstr(short.pbsi_comm) if short is not None else ""
+            known = self._known[(pid, start_id)] = _Known(self._restricted_name(pid, comm))
+        sample = ProcessSample(pid=pid, start_id=start_id, name=known.name, restricted=True)
+        if short is not None:
+            sample.ppid = int(short.pbsi_ppid)
+            sample.uid = int(short.pbsi_uid)
+            sample.user = self._user(sample.uid)
+            sample.state = state_name(int(short.pbsi_status), None)
+        if ru is not None and flavor is not None:
+            self._fill_rusage(sample, ru, flavor)
+        return sample
+
+    def _restricted_name(self, pid: int, comm: str) -> str:
+        """proc_name is tried (it works where MACF lets TBSDINFO through), then the comm,
+        completed from the executable path when the kernel cut it at 15 characters."""
+        try:
+            name = self.lib.name(pid)
+        except LibprocError:
+            name = comm
+        if len(name) in (_COMM_MAX, _NAME_MAX) or not name:
+            try:
+                name = expand_name(name, self.lib.path(pid))
+            except LibprocError:
+                pass
+        return name or f"pid {pid}"
+
+    def _zombie_or_gone(self, pid: int, ru: abi.RusageInfoV6, flavor: int) -> ProcessSample:
+        """Task info fails with ESRCH for a zombie (no task left) and for a process that just
+        exited; the short BSD info, which can reach zombies, tells which."""
+        short = self.lib.short_bsd_info(pid, zombies=True)  # ProcessGone: it really is gone
+        if int(short.pbsi_status) != abi.SZOMB:
+            raise ProcessGone(errno.ESRCH, f"pid {pid} exited during the read")
+        start_id = self._start_id(pid, int(ru.ri_proc_start_abstime))
+        sample = ProcessSample(
+            pid=pid,
+            start_id=start_id,
+            name=self._name(pid, start_id, _cstr(short.pbsi_comm)),
+            ppid=int(short.pbsi_ppid),
+            uid=int(short.pbsi_uid),
+            user=self._user(int(short.pbsi_uid)),
+            state="zombie",
+        )
+        self._fill_rusage(sample, ru, flavor)
+        return sample
+
+    def close(self) -> None:
+        self._known.clear()
+

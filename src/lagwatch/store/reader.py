@@ -1,0 +1,275 @@
+"""Read access to recorded history, safe while a daemon writes (WAL readers never block it)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lagwatch.model import ProcessRow, Ranking
+from lagwatch.store.db import connect_ro, connect_rw
+from lagwatch.store.events import event_json
+from lagwatch.store.schema import (
+    EXTRA_PROCESS_KEYS,
+    PROCESS_COLUMNS,
+    SCHEMA_VERSION,
+    StoreError,
+    schema_version,
+)
+
+_BATCH = 500
+_TICK_COLUMNS = (
+    "t.id, t.time, t.interval_s, c.platform, c.sources, c.system, t.process_count, "
+    "t.restricted_count, t.sweep_s, t.extra, t.top_score, t.level, t.cpu_percent_total, "
+    "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
+)
+_PROC_SELECT = f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra FROM procs"
+
+
+@dataclass(slots=True)
+class RecordedRanking(Ranking):
+    """A ranking read back from history: only the processes that were recorded, with the
+    counts of what was seen at the time."""
+
+    seen_process_count: int | None = None
+    seen_restricted_count: int | None = None
+    sweep_s: float | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    tick_id: int | None = None
+
+    def to_json(self, limit: int | None = None) -> dict[str, Any]:
+        # Explicit base call: zero-argument super() does not work in slotted dataclasses.
+        out = Ranking.to_json(self, limit)
+        if self.seen_process_count is not None:
+            out["process_count"] = self.seen_process_count
+        if self.seen_restricted_count is not None:
+            out["restricted_count"] = self.seen_restricted_count
+        out["recorded_count"] = len(self.processes)
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+
+def _row_from_db(values: tuple) -> ProcessRow:
+    n = len(PROCESS_COLUMNS)
+    data = dict(zip(PROCESS_COLUMNS, values[:n], strict=True))
+    data["restricted"] = bool(data["restricted"])
+    data["start_id"] = values[n] or 0
+    data["subscores"] = json.loads(values[n + 1]) if values[n + 1] else {}
+    row = ProcessRow.from_json(data)
+    if values[n + 2] and EXTRA_PROCESS_KEYS:
+        for key, value in json.loads(values[n + 2]).items():
+            if hasattr(row, key):
+                setattr(row, key, value)
+    return row
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class History:
+    """Recorded ticks and events of one database."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.path = Path(db_path)
+        self._conn = connect_ro(self.path)
+        version = schema_version(self._conn)
+        if version < SCHEMA_VERSION:
+            self._upgrade(version)
+
+    def _upgrade(self, version: int) -> None:
+        """An older file (no daemon has run this version yet): migrate it, keeping every row."""
+        self._conn.close()
+        try:
+            connect_rw(self.path, busy_timeout_ms=2000).close()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(
+                f"{self.path} has history schema v{version} and could not be upgraded to "
+                f"v{SCHEMA_VERSION} ({exc}); run `lagwatch daemon` once with write access"
+            ) from None
+        self._conn = connect_ro(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ticks -----------------------------------------------------------------------------
+
+    def _tick_query(
+        self, since: float | None, until: float | None, order: str = "ASC"
+    ) -> tuple[str, list]:
+        where, args = [], []
+        if since is not None:
+            where.append("t.time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("t.time <= ?")
+            args.append(until)
+        sql = f"SELECT {_TICK_COLUMNS} FROM ticks t LEFT JOIN contexts c ON c.id = t.context_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return sql + f" ORDER BY t.time {order}, t.id {order}", args
+
+    @staticmethod
+    def _ranking(tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
+        (tid, t, interval_s, platform, sources, system, pcount, rcount, sweep_s, extra,
+         top_score, level, cpu_total, disk_total, pageins_total, load) = tick  # fmt: skip
+        return RecordedRanking(
+            time=t,
+            interval_s=interval_s,
+            platform=platform or "",
+            sources=json.loads(sources) if sources else [],
+            processes=rows,
+            system=json.loads(system) if system else {},
+            seen_process_count=pcount,
+            seen_restricted_count=rcount,
+            sweep_s=sweep_s,
+            summary={
+                "top_score": top_score,
+                "level": level,
+                "cpu_percent_total": cpu_total,
+                "disk_bytes_per_s_total": disk_total,
+                "pageins_per_s_total": pageins_total,
+                "load_1m": load,
+            },
+            extra=json.loads(extra) if extra else {},
+            tick_id=tid,
+        )
+
+    def _rows_for(
+        self, tick_ids: list[int], pid: int | None, name: str | None
+    ) -> dict[int, list[ProcessRow]]:
+        marks = ",".join("?" * len(tick_ids))
+        sql = f"{_PROC_SELECT} WHERE tick_id IN ({marks})"
+        args: list[Any] = list(tick_ids)
+        if pid is not None:
+            sql += " AND pid = ?"
+            args.append(pid)
+        if name is not None:
+            sql += " AND name LIKE ? ESCAPE '\\'"
+            args.append(f"%{_escape_like(name)}%")
+        out: dict[int, list[ProcessRow]] = {}
+        for values in self._conn.execute(sql, args):
+            out.setdefault(values[0], []).append(_row_from_db(values[1:]))
+        for rows in out.values():
+            rows.sort(key=lambda r: (-r.score, r.pid))
+        return out
+
+    def rankings(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        pid: int | None = None,
+        name: str | None = None,
+    ) -> Iterator[RecordedRanking]:
+        """Recorded ticks in time order. With ``pid`` or ``name`` only the ticks where a
+        matching process was recorded, holding only those processes."""
+        sql, args = self._tick_query(since, until)
+        cursor = self._conn.execute(sql, args)
+        filtered = pid is not None or name is not None
+        while True:
+            ticks = cursor.fetchmany(_BATCH)
+            if not ticks:
+                return
+            rows = self._rows_for([t[0] for t in ticks], pid, name)
+            for tick in ticks:
+                found = rows.get(tick[0], [])
+                if filtered and not found:
+                    continue
+                yield self._ranking(tick, found)
+
+    def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]:
+        sql, args = "SELECT time FROM ticks", []
+        where = []
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("time <= ?")
+            args.append(until)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [r[0] for r in self._conn.execute(sql + " ORDER BY time, id", args)]
+
+    def ranking_at(self, t: float) -> RecordedRanking | None:
+        """The recorded tick at or just before ``t``."""
+        sql, args = self._tick_query(None, t, order="DESC")
+        tick = self._conn.execute(sql + " LIMIT 1", args).fetchone()
+        if tick is None:
+            return None
+        return self._ranking(tick, self._rows_for([tick[0]], None, None).get(tick[0], []))
+
+    def latest(self) -> RecordedRanking | None:
+        return self.ranking_at(float("inf"))
+
+    def span(self) -> tuple[float, float, int] | None:
+        """(first tick time, last tick time, tick count), or None when empty."""
+        row = self._conn.execute("SELECT min(time), max(time), count(*) FROM ticks").fetchone()
+        return None if row[2] == 0 else (row[0], row[1], row[2])
+
+    def process_rows(
+        self, pids: list[int], since: float, until: float
+    ) -> list[tuple[float, float, ProcessRow]]:
+        """(tick time, tick interval, row) of the given processes in a time range."""
+        if not pids:
+            return []
+        marks = ",".join("?" * len(pids))
+        sql = (
+            f"SELECT t.time, t.interval_s, p.tick_id, {', '.join('p.' + c for c in PROCESS_COLUMNS)}, "
+            f"p.start_id, p.subscores, p.extra FROM procs p JOIN ticks t ON t.id = p.tick_id "
+            f"WHERE p.pid IN ({marks}) AND t.time >= ? AND t.time <= ? ORDER BY t.time, p.pid"
+        )
+        out = []
+        for values in self._conn.execute(sql, [*pids, since, until]):
+            out.append((values[0], values[1], _row_from_db(values[3:])))
+        return out
+
+    # -- events ----------------------------------------------------------------------------
+
+    _EVENT_COLUMNS = "id, kind, start, end, duration_s, suspects, details"
+
+    @staticmethod
+    def _event(values: tuple) -> dict[str, Any]:
+        eid, kind, start, end, duration_s, suspects, details = values[:7]
+        return event_json(
+            eid,
+            kind,
+            start,
+            end,
+            duration_s,
+            json.loads(suspects) if suspects else [],
+            json.loads(details) if details else {},
+        )
+
+    def events(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Events that started at or after ``since`` (or are still going on then), oldest
+        first, as `events --json` objects."""
+        sql = f"SELECT {self._EVENT_COLUMNS} FROM events"
+        args: list[Any] = []
+        if since is not None:
+            sql += " WHERE start >= ? OR end IS NULL OR end >= ?"
+            args = [since, since]
+        return [self._event(v) for v in self._conn.execute(sql + " ORDER BY start, id", args)]
+
+    def event(self, event_id: int | None = None) -> dict[str, Any] | None:
+        """One event with its timeline (the latest when ``event_id`` is None)."""
+        sql = f"SELECT {self._EVENT_COLUMNS}, timeline FROM events"
+        if event_id is None:
+            values = self._conn.execute(sql + " ORDER BY start DESC, id DESC LIMIT 1").fetchone()
+        else:
+            values = self._conn.execute(sql + " WHERE id = ?", (event_id,)).fetchone()
+        if values is None:
+            return None
+        out = self._event(values)
+        out["timeline"] = json.loads(values[7]) if values[7] else []
+        return out

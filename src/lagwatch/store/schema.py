@@ -1,0 +1,168 @@
+"""The history database's schema and its migrations.
+
+The schema version lives in SQLite's ``user_version``. Each migration moves the database one
+version up inside a single transaction (SQLite DDL is transactional), so an upgrade either
+completes or leaves the database exactly as it was; no migration ever drops a table or a row of
+history. A database newer than this build is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from lagwatch.model import PROCESS_KEYS
+
+
+class StoreError(Exception):
+    """The history database cannot be used (message is one readable line)."""
+
+
+# Per-process columns: every key of the process JSON contract, plus identity and sub-scores.
+PROCESS_COLUMNS: tuple[str, ...] = (
+    "pid",
+    "ppid",
+    "name",
+    "user",
+    "state",
+    "score",
+    "dominant",
+    "cpu_percent",
+    "memory_bytes",
+    "threads",
+    "disk_read_bytes_per_s",
+    "disk_write_bytes_per_s",
+    "pageins_per_s",
+    "wakeups_per_s",
+    "ctx_switches_per_s",
+    "gpu_percent",
+    "net_bytes_per_s",
+    "energy_impact",
+    "power_watts",
+    "restricted",
+)
+# Contract keys added after this schema was written go to the row's JSON ``extra`` column, so a
+# growing contract never needs a schema change to be recorded.
+EXTRA_PROCESS_KEYS: tuple[str, ...] = tuple(k for k in PROCESS_KEYS if k not in PROCESS_COLUMNS)
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+-- What rarely changes between ticks (platform, sources, machine facts), stored once.
+CREATE TABLE contexts (
+    id INTEGER PRIMARY KEY,
+    platform TEXT,
+    sources TEXT NOT NULL,   -- JSON list
+    system TEXT NOT NULL,    -- JSON object
+    UNIQUE (platform, sources, system)
+);
+CREATE TABLE ticks (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,          -- unix seconds
+    interval_s REAL NOT NULL,
+    context_id INTEGER REFERENCES contexts(id),
+    process_count INTEGER,       -- processes seen (not only those recorded)
+    restricted_count INTEGER,
+    sweep_s REAL,                -- how long reading every process took
+    extra TEXT                   -- JSON: top-level keys of the ranking contract added later
+);
+CREATE INDEX ticks_time ON ticks(time);
+CREATE TABLE procs (
+    tick_id INTEGER NOT NULL REFERENCES ticks(id) ON DELETE CASCADE,
+    pid INTEGER NOT NULL,
+    ppid INTEGER,
+    name TEXT NOT NULL,
+    user TEXT,
+    state TEXT,
+    score REAL NOT NULL,
+    dominant TEXT,
+    cpu_percent REAL,
+    memory_bytes INTEGER,
+    threads INTEGER,
+    disk_read_bytes_per_s REAL,
+    disk_write_bytes_per_s REAL,
+    pageins_per_s REAL,
+    wakeups_per_s REAL,
+    ctx_switches_per_s REAL,
+    gpu_percent REAL,
+    net_bytes_per_s REAL,
+    energy_impact REAL,
+    power_watts REAL,
+    restricted INTEGER NOT NULL DEFAULT 0,
+    start_id INTEGER,
+    subscores TEXT,              -- JSON {resource: 0-100}
+    extra TEXT,                  -- JSON: contract keys added later
+    PRIMARY KEY (tick_id, pid)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,          -- 'pause' | 'rogue'
+    start REAL NOT NULL,
+    end REAL,                    -- NULL while a rogue episode is still going on
+    duration_s REAL,
+    suspects TEXT NOT NULL,      -- JSON list of {pid, name, score, dominant}
+    details TEXT,                -- JSON: kind-specific facts (peak, clocks)
+    timeline TEXT                -- JSON: the suspects' metrics around the event, for `why`
+);
+CREATE INDEX events_start ON events(start);
+"""
+
+# v2: thinning needs each tick's worst score and its resolution level; the system summary gets
+# columns so status and charts need not read every process row.
+_V2 = """
+ALTER TABLE ticks ADD COLUMN top_score REAL;
+ALTER TABLE ticks ADD COLUMN level INTEGER NOT NULL DEFAULT 0;  -- 0 full, 1+ thinned
+ALTER TABLE ticks ADD COLUMN cpu_percent_total REAL;
+ALTER TABLE ticks ADD COLUMN disk_bytes_per_s_total REAL;
+ALTER TABLE ticks ADD COLUMN pageins_per_s_total REAL;
+ALTER TABLE ticks ADD COLUMN load_1m REAL;
+UPDATE ticks SET top_score = (SELECT max(score) FROM procs WHERE procs.tick_id = ticks.id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+APPLICATION_ID = 0x6C61_6777  # "lagw": marks the file as ours
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_readable(conn: sqlite3.Connection, path: Path | str) -> int:
+    """The file's schema version; raises StoreError if it is not ours or is too new."""
+    try:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = schema_version(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a lagwatch history database ({exc})") from None
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(f"{path} is not a lagwatch history database (application_id {app_id})")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has history schema v{version}, newer than this lagwatch understands "
+            f"(v{SCHEMA_VERSION}); upgrade lagwatch (the file was left untouched)"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str = "database", upto: int | None = None) -> int:
+    """Bring the schema to ``upto`` (default: current), one transaction per version."""
+    target = SCHEMA_VERSION if upto is None else upto
+    version = check_readable(conn, path)
+    if version == 0:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()
+        if tables[0]:
+            raise StoreError(f"{path} is an SQLite database but not lagwatch history")
+    while version < target:
+        script = MIGRATIONS[version]
+        version += 1
+        # executescript commits first; BEGIN IMMEDIATE makes the step atomic and exclusive.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA application_id = {APPLICATION_ID};\n"
+                f"PRAGMA user_version = {version};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+    return version

@@ -1,0 +1,348 @@
+"""The daemon's writer: one transaction per tick, and a loop that never stops for the disk.
+
+When the database cannot be written (disk full, read-only, locked by another program, gone),
+ticks wait in a bounded in-memory queue, the condition is logged once with what to do, and every
+later tick retries; when a write succeeds the queue is written and the recovery is logged.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lagwatch.model import Ranking
+from lagwatch.store.db import connect_rw
+from lagwatch.store.events import Event
+from lagwatch.store.policy import RecordPolicy, select_rows, summarize
+from lagwatch.store.retention import Retention, thin
+from lagwatch.store.schema import EXTRA_PROCESS_KEYS, PROCESS_COLUMNS, StoreError
+
+log = logging.getLogger("lagwatch.store")
+
+# Top-level keys of Ranking.to_json() that have columns; any other key goes to ticks.extra.
+_TICK_KEYS = frozenset(
+    {"time", "interval_s", "platform", "sources", "processes", "process_count", "restricted_count"}
+)
+_PROC_INSERT = (
+    f"INSERT OR REPLACE INTO procs (tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, "
+    f"extra) VALUES ({', '.join('?' * (len(PROCESS_COLUMNS) + 4))})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    name: str
+    advice: str
+
+
+def classify(exc: BaseException, path: Path) -> Condition:
+    """Turn a write failure into a condition a user can act on."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc).lower()
+    os_errno = getattr(exc, "errno", None)
+    where = path.parent
+    if primary == 13 or os_errno in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+        return Condition(
+            "disk-full",
+            f"the disk holding {where} is full; free some space there and writes resume "
+            "(ticks are kept in memory meanwhile)",
+        )
+    if primary == 8 or os_errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text:
+        return Condition(
+            "read-only",
+            f"{path} is read-only; make it and its folder writable (chmod u+w, or remount the "
+            "filesystem read-write) or restart the daemon with another --db",
+        )
+    if primary in (5, 6) or "locked" in text or "busy" in text:
+        return Condition(
+            "locked",
+            f"another program holds a write lock on {path} (an sqlite3 shell or a backup?); "
+            "close it and writes resume",
+        )
+    if primary in (11, 26) or "malformed" in text or "not a database" in text:
+        return Condition(
+            "corrupt",
+            f"{path} is damaged; stop the daemon, move the file aside and start again "
+            "(a new history is created)",
+        )
+    if primary == 14 or "unable to open" in text:
+        return Condition(
+            "cannot-open",
+            f"cannot open {path}; check that its folder exists and is writable",
+        )
+    return Condition("io-error", f"writing {path} failed; check the disk and its permissions")
+
+
+@dataclass(slots=True)
+class _TickRecord:
+    time: float
+    interval_s: float
+    context: tuple[str, str, str]
+    summary: dict[str, Any]
+    sweep_s: float | None
+    extra: str | None
+    rows: list[tuple]
+
+
+class Recorder:
+    def __init__(
+        self,
+        db_path: Path,
+        policy: RecordPolicy = RecordPolicy(),
+        retention: Retention = Retention(),
+        pending_max: int = 600,
+        maintain_every_s: float = 60.0,
+        busy_timeout_ms: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(db_path)
+        self.policy = policy
+        self.retention = retention
+        self.busy_timeout_ms = busy_timeout_ms
+        self.clock = clock
+        self.maintain_every_s = maintain_every_s
+        self._conn: sqlite3.Connection | None = None
+        self._contexts: dict[tuple[str, str, str], int] = {}
+        self._pending: deque[_TickRecord] = deque(maxlen=pending_max)
+        self._dirty_events: dict[int, Event] = {}  # id(event) -> event
+        self.dropped = 0  # ticks lost because the queue overflowed while writes failed
+        self.condition: Condition | None = None
+        self.condition_since: float | None = None  # unix time
+        self.ticks_written = 0
+        self.last_written_time: float | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._next_maintenance = clock() + min(maintain_every_s, 10.0)
+
+    # -- public API ------------------------------------------------------------------------
+
+    def open(self) -> bool:
+        """Try to open now (a failure is a condition like any other; StoreError is fatal)."""
+        return self._try(lambda: None)
+
+    def record(self, ranking: Ranking, sweep_s: float | None = None) -> bool:
+        """Queue the tick and write everything queued. True when the tick is on disk."""
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+        self._pending.append(self._prepare(ranking, sweep_s))
+        return self.flush()
+
+    def save_event(self, event: Event, flush: bool = True) -> bool:
+        """Queue an event (new or changed); written now, or with the next tick."""
+        self._dirty_events[id(event)] = event
+        return self.flush() if flush else False
+
+    def flush(self) -> bool:
+        if not self._pending and not self._dirty_events:
+            return True
+        if self.clock() < self._retry_at:
+            return False
+        return self._try(self._write_pending)
+
+    def maintain(self, now: float | None = None) -> dict | None:
+        """Retention pass when due (and the database is writable)."""
+        if self.clock() < self._next_maintenance or self.condition is not None:
+            return None
+        self._next_maintenance = self.clock() + self.maintain_every_s
+        result: dict = {}
+
+        def run() -> None:
+            result.update(thin(self._connect(), time.time() if now is None else now, self.retention))
+
+        self._try(run)
+        return result or None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        self.flush()
+        if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
+            self._conn.close()
+            self._conn = None
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect_rw(self.path, self.busy_timeout_ms)
+            self._contexts.clear()
+        return self._conn
+
+    def _try(self, action: Callable[[], None]) -> bool:
+        try:
+            self._connect()
+            action()
+        except (StoreError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # not a condition of the disk: a bug or a file that is not ours
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+            return False
+        self._succeeded()
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            try:
+                self._conn.rollback()
+            except sqlite3.Error:
+                pass
+        cond = classify(exc, self.path)
+        if self.condition is None or cond.name != self.condition.name:
+            log.warning(
+                "cannot write history (%s: %s): %s. Sampling continues.", cond.name, exc, cond.advice
+            )
+            self.condition_since = time.time()
+        self.condition = cond
+        self._failures += 1
+        if cond.name == "locked":
+            self._retry_at = 0.0  # the busy timeout already spaced the attempts
+        else:
+            # Reopen next time: a read-only fallback connection never becomes writable again.
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+                self._conn = None
+            self._retry_at = self.clock() + min(5.0, 0.5 * 2 ** min(self._failures, 4))
+
+    def _succeeded(self) -> None:
+        if self.condition is not None:
+            since = self.condition_since or time.time()
+            dropped = f", {self.dropped} ticks were dropped" if self.dropped else ""
+            log.warning(
+                "history writes resumed after %.0fs of %s%s",
+                time.time() - since,
+                self.condition.name,
+                dropped,
+            )
+            self.dropped = 0
+        self.condition = None
+        self.condition_since = None
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def _prepare(self, ranking: Ranking, sweep_s: float | None) -> _TickRecord:
+        data_extra = {k: v for k, v in ranking.to_json(limit=0).items() if k not in _TICK_KEYS}
+        context = (
+            ranking.platform,
+            json.dumps(list(ranking.sources)),
+            json.dumps(ranking.system, sort_keys=True, default=str),
+        )
+        rows = []
+        for row in select_rows(ranking, self.policy):
+            values = [getattr(row, c) for c in PROCESS_COLUMNS]
+            values[PROCESS_COLUMNS.index("restricted")] = int(bool(row.restricted))
+            extra = None
+            if EXTRA_PROCESS_KEYS:
+                data = row.to_json()
+                extra = json.dumps({k: data.get(k) for k in EXTRA_PROCESS_KEYS})
+            subs = json.dumps(row.subscores, separators=(",", ":")) if row.subscores else None
+            rows.append((*values, row.start_id, subs, extra))
+        return _TickRecord(
+            time=ranking.time,
+            interval_s=ranking.interval_s,
+            context=context,
+            summary=summarize(ranking),
+            sweep_s=None if sweep_s is None else round(sweep_s, 4),
+            extra=json.dumps(data_extra, default=str) if data_extra else None,
+            rows=rows,
+        )
+
+    def _context_id(self, conn: sqlite3.Connection, context: tuple[str, str, str]) -> int:
+        cid = self._contexts.get(context)
+        if cid is None:
+            conn.execute(
+                "INSERT OR IGNORE INTO contexts (platform, sources, system) VALUES (?, ?, ?)",
+                context,
+            )
+            cid = conn.execute(
+                "SELECT id FROM contexts WHERE platform IS ? AND sources = ? AND system = ?",
+                context,
+            ).fetchone()[0]
+            self._contexts[context] = cid
+        return cid
+
+    def _write_pending(self) -> None:
+        conn = self._connect()
+        new_ids: list[tuple[Event, int]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for rec in self._pending:
+                s = rec.summary
+                cur = conn.execute(
+                    "INSERT INTO ticks (time, interval_s, context_id, process_count, "
+                    "restricted_count, sweep_s, extra, top_score, level, cpu_percent_total, "
+                    "disk_bytes_per_s_total, pageins_per_s_total, load_1m) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                    (
+                        rec.time,
+                        rec.interval_s,
+                        self._context_id(conn, rec.context),
+                        s["process_count"],
+                        s["restricted_count"],
+                        rec.sweep_s,
+                        rec.extra,
+                        s["top_score"],
+                        s["cpu_percent_total"],
+                        s["disk_bytes_per_s_total"],
+                        s["pageins_per_s_total"],
+                        s["load_1m"],
+                    ),
+                )
+                tick_id = cur.lastrowid
+                conn.executemany(_PROC_INSERT, [(tick_id, *r) for r in rec.rows])
+            for event in self._dirty_events.values():
+                values = (
+                    event.kind,
+                    event.start,
+                    event.end,
+                    event.duration_s,
+                    json.dumps(event.suspects),
+                    json.dumps(event.details, default=str),
+                    json.dumps(event.timeline, default=str) if event.timeline else None,
+                )
+                if event.id is None:
+                    cur = conn.execute(
+                        "INSERT INTO events (kind, start, end, duration_s, suspects, details, "
+                        "timeline) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        values,
+                    )
+                    new_ids.append((event, int(cur.lastrowid or 0)))
+                else:
+                    conn.execute(
+                        "UPDATE events SET kind=?, start=?, end=?, duration_s=?, suspects=?, "
+                        "details=?, timeline=? WHERE id=?",
+                        (*values, event.id),
+                    )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        # Only now are the ids real (a rolled-back insert would have handed out a stale one).
+        for event, event_id in new_ids:
+            event.id = event_id
+        if self._pending:
+            self.ticks_written += len(self._pending)
+            self.last_written_time = self._pending[-1].time
+            if log.isEnabledFor(logging.DEBUG):
+                for rec in self._pending:
+                    log.debug("recorded tick at %.3f", rec.time)
+        self._pending.clear()
+        self._dirty_events.clear()

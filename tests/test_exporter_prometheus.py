@@ -1,0 +1,153 @@
+"""End to end: a real Prometheus scrapes a real lagwatch exporter while a stress-ng CPU hog runs,
+and its HTTP API returns the hog's score series. Everything on 127.0.0.1, killed in finally."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import exporter_harness
+import psutil
+import pytest
+from conftest import need
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return None
+
+
+def query(prom: str, promql: str) -> list[dict]:
+    data = http_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    if not data or data.get("status") != "success":
+        return []
+    return data["data"]["result"]
+
+
+def wait_for(what: str, check, timeout_s: float, procs: dict[str, subprocess.Popen]):
+    """Poll ``check`` until it returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited with {proc.returncode} while waiting for {what}")
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)  # poll interval, not a synchronisation
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def hog_worker_pid(hog: subprocess.Popen) -> int:
+    """stress-ng forks its workers: the busy process is the child."""
+    children = psutil.Process(hog.pid).children()
+    return children[0].pid if children else 0
+
+
+def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
+    prometheus = need("prometheus")
+    stress = need("stress-ng")
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        procs["stress-ng"] = subprocess.Popen(
+            [stress, "--cpu", "1", "--timeout", "180s", "--quiet", "--temp-path", str(tmp_path)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        hog = procs["stress-ng"]
+        pid = wait_for("the stress-ng worker", lambda: hog_worker_pid(hog), 20, procs)
+
+        lagwatch, url = exporter_harness.start(interval_s=0.5)
+        procs["lagwatch exporter"] = lagwatch
+        target = url.removeprefix("http://")
+
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: lagwatch\n"
+            f"    static_configs:\n      - targets: ['{target}']\n"
+        )
+        log = (tmp_path / "prometheus.log").open("wb")
+        procs["prometheus"] = subprocess.Popen(
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=log,
+        )
+        prom = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{prom}/-/ready", timeout=2) as resp:
+                    return resp.status == 200
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
+
+        wait_for("Prometheus to be ready", ready, 60, procs)
+        up = wait_for("the lagwatch target to be up", lambda: [
+            r for r in query(prom, 'up{job="lagwatch"}') if r["value"][1] == "1"
+        ], 60, procs)  # fmt: skip
+        assert up
+
+        def hog_score() -> list[dict]:
+            return [
+                r
+                for r in query(prom, f'lagwatch_process_score{{pid="{pid}"}}')
+                if float(r["value"][1]) >= 50
+            ]
+
+        series = wait_for("the hog's lagwatch_process_score series", hog_score, 60, procs)
+        labels = series[0]["metric"]
+        assert labels["name"].startswith("stress-ng")
+        assert labels["dominant"] == "cpu"
+        assert labels["job"] == "lagwatch"
+
+        # The counter gives back the CPU the hog burns: about one core.
+        def cpu_rate() -> list[dict]:
+            promql = f'rate(lagwatch_process_cpu_seconds_total{{pid="{pid}"}}[5s])'
+            return [r for r in query(prom, promql) if float(r["value"][1]) > 0]
+
+        rate = float(wait_for("the hog's CPU counter rate", cpu_rate, 30, procs)[0]["value"][1])
+        assert 0.5 < rate < 1.5
+        # Cardinality stays at the default K.
+        count = query(prom, 'count(lagwatch_process_score{job="lagwatch"})')
+        assert count and int(count[0]["value"][1]) <= 20
+    finally:
+        for proc in procs.values():
+            stop(proc)

@@ -1,0 +1,177 @@
+"""The procfs source on a fake /proc tree and on real processes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lagwatch.sources import procfs
+from lagwatch.sources.procfs import ProcfsSource
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+
+
+def write_proc(root: Path, pid: int, *, start: int = 100, utime: int = 10, name: str = "app",
+               threads: int = 1, vol: int = 5, io: bool = True, flags: int = 0) -> None:  # fmt: skip
+    d = root / str(pid)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "stat").write_text(
+        f"{pid} ({name}) S 1 {pid} {pid} 0 -1 {flags} 0 0 3 0 {utime} 0 0 0 20 0 {threads} 0 "
+        f"{start} 0 0 0\n"
+    )
+    (d / "status").write_text(
+        f"Name:\t{name}\nUid:\t0\t0\t0\t0\nRssAnon:\t1024 kB\nVmSwap:\t0 kB\n"
+        f"voluntary_ctxt_switches:\t{vol}\nnonvoluntary_ctxt_switches:\t1\n"
+    )
+    if io:
+        (d / "io").write_text("rchar: 1\nwchar: 1\nread_bytes: 4096\nwrite_bytes: 0\n")
+
+
+def fake_root(tmp_path: Path) -> Path:
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "stat").write_text("1 (x) S 0\n")
+    return tmp_path
+
+
+def test_reads_every_process_with_units(tmp_path):
+    root = fake_root(tmp_path)
+    write_proc(root, 10, utime=250)
+    write_proc(root, 11, name="kworker/0:1", flags=0x00200000)
+    src = ProcfsSource(str(root), keep_fds=False)
+    samples = {s.pid: s for s in src.read().processes}
+    assert set(samples) == {10, 11}
+    app = samples[10]
+    assert app.cpu_ns == 250 * 1e9 / os.sysconf("SC_CLK_TCK")
+    assert app.memory_bytes == 1024 * 1024
+    assert (app.disk_read_bytes, app.disk_write_bytes, app.pageins) == (4096, 0, 3)
+    assert (app.wakeups, app.ctx_switches, app.user, app.state) == (5, 6, "root", "sleeping")
+    assert samples[11].memory_bytes == 0  # kernel thread: no user memory, truly zero
+
+
+def test_pid_reuse_gives_a_new_identity(tmp_path):
+    root = fake_root(tmp_path)
+    write_proc(root, 10, start=100)
+    src = ProcfsSource(str(root))
+    first = src.read().processes[0]
+    write_proc(root, 10, start=200, vol=1)  # same pid, another process
+    second = src.read().processes[0]
+    assert first.identity != second.identity
+    # The new process's switches are its own, not added to the old one's.
+    assert second.wakeups == 1
+
+
+def test_vanished_between_listing_and_reading_is_skipped(tmp_path):
+    root = fake_root(tmp_path)
+    write_proc(root, 10)
+    (root / "11").mkdir()  # listed, but its files are already gone
+    samples = ProcfsSource(str(root)).read().processes
+    assert [s.pid for s in samples] == [10]
+
+
+def test_refused_io_marks_restricted_and_leaves_disk_unknown(tmp_path, monkeypatch):
+    root = fake_root(tmp_path)
+    write_proc(root, 10)
+    real_open = os.open
+
+    def deny_io(path, flags, *a):
+        if str(path).endswith("/io"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(procfs.os, "open", deny_io)
+    sample = ProcfsSource(str(root)).read().processes[0]
+    assert sample.restricted is True
+    assert sample.disk_read_bytes is None and sample.disk_write_bytes is None
+    assert sample.cpu_ns is not None  # what could be read still is
+
+
+def test_kept_descriptors_follow_a_real_process_and_drop_it_when_it_exits():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    src = ProcfsSource()
+    try:
+        first = {s.pid: s for s in src.read().processes}
+        assert child.pid in first
+        assert src._pids[child.pid].fds[0] >= 0  # a descriptor is kept across ticks
+        again = {s.pid: s for s in src.read().processes}
+        assert again[child.pid].identity == first[child.pid].identity
+    finally:
+        child.communicate(b"")
+    after = {s.pid: s for s in src.read().processes}
+    assert child.pid not in after
+    assert child.pid not in src._pids  # its descriptors were closed
+    src.close()
+
+
+def test_context_switches_are_summed_over_threads():
+    code = (
+        "import threading, time, sys\n"
+        "def spin():\n"
+        "    for _ in range(2000): time.sleep(0.0001)\n"
+        "t = [threading.Thread(target=spin) for _ in range(3)]\n"
+        "[x.start() for x in t]; [x.join() for x in t]\n"
+        "sys.stdout.write('done\\n'); sys.stdout.flush(); sys.stdin.read()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)  # fmt: skip
+    src = ProcfsSource()
+    try:
+        src.read()  # remembers the (single-threaded) start
+        assert child.stdout.readline() == b"done\n"
+        # Threads have exited: their switches went with them from /proc, but the source read
+        # them while they lived only if it read in between. What it must never do is lose the
+        # main thread's count or go backwards.
+        sample = {s.pid: s for s in src.read().processes}[child.pid]
+        leader = procfs.parse_status(Path(f"/proc/{child.pid}/status").read_bytes())
+        assert sample.wakeups >= leader.voluntary
+    finally:
+        child.communicate(b"")
+    src.close()
+
+
+def test_threads_counts_include_worker_threads():
+    code = (
+        "import threading, time, sys\n"
+        "stop = threading.Event()\n"
+        "def spin():\n"
+        "    while not stop.is_set(): time.sleep(0.0002)\n"
+        "t = [threading.Thread(target=spin) for _ in range(2)]\n"
+        "[x.start() for x in t]\n"
+        "sys.stdout.write('go\\n'); sys.stdout.flush(); sys.stdin.readline(); stop.set()\n"
+        "[x.join() for x in t]\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)  # fmt: skip
+    src = ProcfsSource(thread_refresh_s=0)  # read the threads on every tick
+    try:
+        assert child.stdout.readline() == b"go\n"
+        before = {s.pid: s for s in src.read().processes}[child.pid]
+        worker_switches = _thread_switch_total(child.pid, exclude_leader=True)
+        while _thread_switch_total(child.pid, exclude_leader=True) < worker_switches + 50:
+            pass  # wait until the workers have switched at least 50 more times
+        after = {s.pid: s for s in src.read().processes}[child.pid]
+        leader_after = procfs.parse_status(Path(f"/proc/{child.pid}/status").read_bytes())
+        # The main thread blocks on stdin (almost no switches): the growth is the workers'.
+        assert after.wakeups - before.wakeups >= 50
+        assert after.wakeups > leader_after.voluntary
+    finally:
+        child.communicate(b"\n")
+    src.close()
+
+
+def _thread_switch_total(pid: int, exclude_leader: bool) -> int:
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        if exclude_leader and int(tid) == pid:
+            continue
+        try:
+            st = procfs.parse_status(Path(f"/proc/{pid}/task/{tid}/status").read_bytes())
+        except OSError:
+            continue
+        total += st.voluntary or 0
+    return total

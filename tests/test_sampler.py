@@ -1,0 +1,174 @@
+"""Rates from two snapshots: hand-made snapshots with numbers worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from lagwatch.model import PROCESS_KEYS, ProcessSample, Snapshot, merge_patch
+from lagwatch.sampler import Sampler, compute_ranking
+from lagwatch.sources.base import SourceError, SourceReading
+
+GIB = 1 << 30
+
+
+def snap(t_s: float, *samples: ProcessSample) -> Snapshot:
+    return Snapshot(
+        time=1_700_000_000 + t_s,
+        monotonic_ns=int(t_s * 1e9),
+        platform="linux",
+        sources=["fake"],
+        processes={s.identity: s for s in samples},
+        system={"memory_total_bytes": 16 * GIB, "cpu_count": 4},
+    )
+
+
+def proc(pid: int, start: int = 1, ppid: int = 1, **kw) -> ProcessSample:
+    defaults = dict(cpu_ns=0, child_cpu_ns=0, disk_read_bytes=0, disk_write_bytes=0, pageins=0,
+                    wakeups=0, ctx_switches=0, memory_bytes=10 << 20, threads=1)  # fmt: skip
+    defaults.update(kw)
+    return ProcessSample(pid=pid, start_id=start, name=f"p{pid}", ppid=ppid, **defaults)
+
+
+def rows_by_pid(prev, cur):
+    return {r.pid: r for r in compute_ranking(prev, cur).processes}
+
+
+def test_rates_over_the_interval():
+    prev = snap(0, proc(10, cpu_ns=1_000_000_000, disk_write_bytes=0, wakeups=100, pageins=5))
+    cur = snap(2, proc(10, cpu_ns=2_500_000_000, disk_write_bytes=400_000_000, wakeups=700,
+                       pageins=25))  # fmt: skip
+    row = rows_by_pid(prev, cur)[10]
+    assert row.cpu_percent == 75.0  # 1.5 s of CPU in 2 s
+    assert row.disk_write_bytes_per_s == 200_000_000
+    assert row.wakeups_per_s == 300.0
+    assert row.pageins_per_s == 10.0
+    assert row.energy_impact == 75.0 + 0.02 * 300  # the documented model
+    assert row.gpu_percent is None and row.net_bytes_per_s is None and row.power_watts is None
+
+
+def test_unknown_counter_stays_null_never_zero():
+    prev = snap(0, proc(10, disk_read_bytes=None, disk_write_bytes=None))
+    cur = snap(1, proc(10, disk_read_bytes=None, disk_write_bytes=None))
+    row = rows_by_pid(prev, cur)[10]
+    assert row.disk_read_bytes_per_s is None and row.disk_write_bytes_per_s is None
+    assert set(row.to_json()) == set(PROCESS_KEYS)
+
+
+def test_counter_that_went_backwards_is_unknown_not_negative():
+    prev = snap(0, proc(10, wakeups=1000, gpu_ns=5_000_000))
+    cur = snap(1, proc(10, wakeups=10, gpu_ns=1_000_000))
+    row = rows_by_pid(prev, cur)[10]
+    assert row.wakeups_per_s is None
+    assert row.gpu_percent == 0.0  # GPU time drops when a GPU client closes: no activity
+
+
+def test_reused_pid_is_a_new_process_not_a_delta():
+    old = proc(10, start=100, cpu_ns=50_000_000_000)
+    new = proc(10, start=200, cpu_ns=300_000_000)
+    row = rows_by_pid(snap(0, old), snap(1, new))[10]
+    # Its counters started at zero within the interval: 0.3 s in 1 s, not -49.7 s.
+    assert row.cpu_percent == 30.0
+
+
+def test_process_started_within_the_interval_counts_from_zero():
+    cur = snap(1, proc(1), proc(42, cpu_ns=200_000_000))
+    row = rows_by_pid(snap(0, proc(1)), cur)[42]
+    assert row.cpu_percent == 20.0
+
+
+def test_fork_storm_shows_up_as_its_parent():
+    # Children live and die between readings: only the parent's reaped-children CPU says so.
+    prev = snap(0, proc(10, cpu_ns=0, child_cpu_ns=0))
+    cur = snap(1, proc(10, cpu_ns=100_000_000, child_cpu_ns=800_000_000))
+    assert rows_by_pid(prev, cur)[10].cpu_percent == 90.0
+
+
+def test_reaped_child_already_seen_is_not_counted_twice():
+    # The child ran 5 s before the first reading (already shown) and 0.5 s more after it.
+    child = proc(11, ppid=10, cpu_ns=5_000_000_000)
+    prev = snap(0, proc(10), child)
+    cur = snap(1, proc(10, child_cpu_ns=5_500_000_000))  # reaped: its whole life lands at once
+    assert rows_by_pid(prev, cur)[10].cpu_percent == 50.0
+
+
+def test_reaped_grandchild_cascades_to_the_first_living_ancestor():
+    prev = snap(0, proc(10), proc(11, ppid=10, cpu_ns=1_000_000_000),
+                proc(12, ppid=11, cpu_ns=3_000_000_000))  # fmt: skip
+    # 12 exits (+0.2 s), 11 reaps it and exits (+0.1 s); 10 reaps 11 with both lifetimes.
+    cur = snap(1, proc(10, child_cpu_ns=1_100_000_000 + 3_200_000_000))
+    assert rows_by_pid(prev, cur)[10].cpu_percent == pytest.approx(30.0)
+
+
+def test_memory_gauge_and_growth():
+    prev = snap(0, proc(10, memory_bytes=1 * GIB))
+    cur = snap(1, proc(10, memory_bytes=1 * GIB + 300_000_000))
+    row = rows_by_pid(prev, cur)[10]
+    assert row.memory_bytes == 1 * GIB + 300_000_000
+    assert row.memory_growth_bytes_per_s == 300_000_000
+    assert row.dominant == "memory"
+
+
+def test_rates_measured_by_a_source_win():
+    s = proc(10, cpu_ns=None)
+    s.rates = {"cpu_percent": 12.5, "energy_impact": 40.0}
+    row = rows_by_pid(snap(0, proc(10, cpu_ns=None)), snap(1, s))[10]
+    assert (row.cpu_percent, row.energy_impact) == (12.5, 40.0)
+
+
+def test_ranking_is_worst_first_and_sortable():
+    prev = snap(0, proc(10), proc(11), proc(12))
+    cur = snap(1, proc(10, cpu_ns=50_000_000), proc(11, cpu_ns=900_000_000),
+               proc(12, disk_read_bytes=300_000_000))  # fmt: skip
+    ranking = compute_ranking(prev, cur)
+    assert [r.pid for r in ranking.processes][:2] == [12, 11]
+    assert [r.pid for r in compute_ranking(prev, cur, sort="cpu").processes][0] == 11
+    doc = ranking.to_json()
+    assert doc["interval_s"] == 1.0 and doc["platform"] == "linux"
+    assert all(set(p) == set(PROCESS_KEYS) for p in doc["processes"])
+
+
+def test_merge_patch_fills_only_unknowns():
+    s = proc(10, gpu_ns=None)
+    merge_patch(s, {"gpu_ns": 7, "cpu_ns": 99, "bogus": 1})
+    assert s.gpu_ns == 7 and s.cpu_ns == 0
+
+
+class FakeSource:
+    def __init__(self, name, readings):
+        self.name = name
+        self.readings = list(readings)
+        self.closed = False
+
+    def read(self):
+        item = self.readings.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self):
+        self.closed = True
+
+
+def test_failing_augmenting_source_is_dropped_and_others_continue():
+    primary = FakeSource("primary", [SourceReading(processes=[proc(10)]) for _ in range(3)])
+    gpu = FakeSource("gpu", [SourceReading(patches={10: {"gpu_ns": 1}}),
+                             SourceError("device went away")])  # fmt: skip
+    sampler = Sampler([primary, gpu])
+    first = sampler.read()
+    assert first.sources == ["primary", "gpu"]
+    assert first.processes[(10, 1)].gpu_ns == 1
+    second = sampler.read()
+    assert second.sources == ["primary"] and gpu.closed
+    assert any("gpu" in w and "device went away" in w for w in second.warnings)
+    assert sampler.dropped == ["gpu: device went away"]
+
+
+def test_failing_primary_falls_back_to_the_next_process_source():
+    broken = FakeSource("native", [SourceReading(processes=[proc(10)]), OSError("EIO")])
+    fallback = FakeSource("portable", [SourceReading(processes=[proc(10, start=7)])] * 3)
+    sampler = Sampler([broken, fallback])
+    assert sampler.tick() is None  # first reading
+    # The primary changes: no ranking across two sources' units, then rankings resume.
+    assert sampler.tick() is None
+    assert sampler.tick() is not None
+    assert sampler.source_names == ["portable"]
