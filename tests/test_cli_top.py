@@ -82,3 +82,37 @@ def test_sources_lists_availability_and_reasons():
         assert s["available"] or s["reason"], f"{s['name']} unavailable without a reason"
     human = run_lagwatch("sources")
     assert "procfs" in human.stdout and "available" in human.stdout
+
+
+def test_ctrl_c_exits_cleanly():
+    import os
+    import pty
+    import signal
+    import subprocess
+
+    from conftest import lagwatch_cmd
+
+    # A real terminal, so the live (refreshed in place) view is what gets interrupted.
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*lagwatch_cmd(), "top", "--interval", "0.2"], stdin=follower,
+                            stdout=follower, stderr=follower, start_new_session=True)  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        while b"SCORE" not in seen:  # wait for the first table
+            chunk = os.read(leader, 65536)
+            assert chunk, f"top exited before drawing: {seen!r}"
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    try:
+        while chunk := os.read(leader, 65536):
+            seen += chunk
+    except OSError:
+        pass  # the terminal closed with the process
+    os.close(leader)
+    assert b"Traceback" not in seen

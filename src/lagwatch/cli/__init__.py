@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: every error is one line on stderr and a non-zero exit, never a traceback."""
     try:
         rv = cli.main(args=argv, prog_name="lagwatch", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "lagwatch"
         click.echo(f"{where}: error: {_one_line(exc.format_message())}", err=True)
