@@ -1,75 +1,65 @@
-"""A minimal daemon for exporter tests: a real Sampler publishing into a LiveState, served by
-start_exporter, in its own process (so load on the HTTP side competes as it would for real).
-
-Usage: python exporter_harness.py INTERVAL_S [TOP_K]
-Prints the exporter's URL on the first line of stdout, then samples until SIGTERM/SIGINT.
-"""
+"""Start a real `lagwatch daemon --listen` on 127.0.0.1 for exporter tests; the caller stops it
+(in a finally). Its log goes to a file, never to a pipe nobody reads."""
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
+import socket
+import subprocess
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
-from lagwatch.exporter import start_exporter
-from lagwatch.live import LiveState
-from lagwatch.sampler import Sampler
-from lagwatch.sources import registry
+from conftest import lagwatch_cmd
 
 
-def main() -> None:
-    interval = float(sys.argv[1])
-    top_k = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    state = LiveState(started_at=time.time())
-    sampler = Sampler(registry.select()[0])
-    exporter = start_exporter(state, "127.0.0.1", 0, None, top_k=top_k)
-    print(exporter.url, flush=True)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str) -> bool:
     try:
-        deadline = time.monotonic()
-        while not stop.is_set():
-            began = time.perf_counter()
-            ranking = sampler.tick()
-            if ranking is not None:
-                state.publish(ranking, time.perf_counter() - began)
-            deadline += interval
-            stop.wait(max(0.0, deadline - time.monotonic()))
-    finally:
-        exporter.stop()
-        sampler.close()
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
 
 
-if __name__ == "__main__":
-    main()
+def start_daemon(
+    workdir: Path, interval_s: float, timeout_s: float = 30.0
+) -> tuple[subprocess.Popen, str]:
+    """(process, base URL) of a daemon serving /metrics. Retries on another port if the free
+    port it picked was taken in between."""
+    for _attempt in range(3):
+        port = free_port()
+        log = (workdir / f"daemon-{port}.log").open("wb")
+        proc = subprocess.Popen(
+            [*lagwatch_cmd(), "daemon", "--db", str(workdir / "history.db"),
+             "--interval", str(interval_s), "--listen", f"127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and proc.poll() is None:
+            if answers(f"{url}/metrics"):
+                return proc, url
+            time.sleep(0.1)  # polling for readiness, with a deadline
+        stop(proc)
+        text = (workdir / f"daemon-{port}.log").read_text(errors="replace")
+        if "cannot listen" not in text:
+            raise RuntimeError(f"lagwatch daemon did not start serving:\n{text[-2000:]}")
+    raise RuntimeError("lagwatch daemon could not find a free port")
 
 
-
-def start(interval_s: float, top_k: int = 20, timeout_s: float = 30.0):
-    """Start the harness in a subprocess; returns (Popen, url). The caller kills it."""
-    import selectors
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    # stderr goes to a file, never to a pipe nobody reads (a full pipe would block the child).
-    errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), str(interval_s), str(top_k)],
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        ready = bool(sel.select(timeout_s))
-    url = proc.stdout.readline().strip() if ready else ""
-    if not url.startswith("http://"):
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
-        errors.seek(0)
-        raise RuntimeError(f"exporter harness did not start: {errors.read().decode()[-2000:]}")
-    errors.close()
-    return proc, url
+        proc.wait(5)

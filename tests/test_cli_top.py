@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_lagwatch
 
+from conftest import run_lagwatch
 from lagwatch.model import PROCESS_KEYS
 
 

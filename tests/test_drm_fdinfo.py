@@ -37,7 +37,10 @@ def test_shared_client_counted_once():
 def test_source_reads_fake_proc(tmp_path):
     proc, dev = tmp_path / "proc", tmp_path / "dri"
     dev.mkdir()
-    for pid, fds in {100: {"3": ("/dev/dri/renderD128", 1, 4_000)}, 200: {"4": ("/dev/null", 0, 0)}}.items():  # noqa: E501
+    for pid, fds in {
+        100: {"3": ("/dev/dri/renderD128", 1, 4_000)},
+        200: {"4": ("/dev/null", 0, 0)},
+    }.items():
         (proc / str(pid) / "fd").mkdir(parents=True)
         (proc / str(pid) / "fdinfo").mkdir()
         for fd, (target, cid, ns) in fds.items():

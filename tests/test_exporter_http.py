@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import http.client
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
-from fake_rankings import T0, ranking, row
 from prometheus_client.parser import text_string_to_metric_families
 
 import lagwatch.exporter as exporter_pkg
+from fake_rankings import T0, ranking, row
 from lagwatch.exporter import is_loopback, start_exporter
 from lagwatch.live import LiveState
 
@@ -130,7 +132,8 @@ def test_api_events_from_live_state(exporter, state) -> None:
     assert [json.loads(line) for line in body.splitlines()] == [old, new]
     body = get(exporter, f"/api/events?since={T0 - 3600}")[2]
     assert [json.loads(line)["id"] for line in body.splitlines()] == [2]
-    assert [json.loads(x)["id"] for x in get(exporter, "/api/events?limit=1")[2].splitlines()] == [2]
+    body = get(exporter, "/api/events?limit=1")[2]
+    assert [json.loads(line)["id"] for line in body.splitlines()] == [2]
     status, _, body = get(exporter, "/api/events?since=yesterdayish")
     assert status == 400 and b"since" in body
 
@@ -239,8 +242,11 @@ def test_stop_closes_the_port(state) -> None:
 
 
 def test_port_in_use_is_one_clear_error(exporter, state) -> None:
-    with pytest.raises(OSError, match=rf"cannot listen on 127.0.0.1:{exporter.port}"):
+    with pytest.raises(OSError) as caught:
         start_exporter(state, "127.0.0.1", exporter.port, None)
+    assert caught.value.errno == errno.EADDRINUSE
+    assert caught.value.strerror == os.strerror(errno.EADDRINUSE)  # the daemon adds context
+    assert f"127.0.0.1:{exporter.port}" in str(caught.value)
 
 
 def test_ipv6_loopback(state) -> None:
@@ -297,5 +303,41 @@ def test_primed_with_the_latest_ranking(state) -> None:
     try:
         assert b'name="early"' in get(ex, "/metrics")[2]
         assert json.loads(get(ex, "/api/now")[2])["processes"][0]["pid"] == 5
+    finally:
+        ex.stop()
+
+
+def test_api_events_reads_the_database(tmp_path, state) -> None:
+    from lagwatch.store import Event, Recorder
+
+    db = tmp_path / "history.db"
+    recorder = Recorder(db)
+    suspects = [{"pid": 9, "name": "x", "score": 80.0, "dominant": "cpu"}]
+    recorder.save_event(Event("pause", T0 - 7200, T0 - 7196, 4.0, suspects))
+    recorder.save_event(Event("rogue", T0 - 60, None, None, suspects))
+    recorder.close()
+    state.add_event({"id": 99, "kind": "pause", "start": T0, "end": T0, "suspects": []})
+    ex = start_exporter(state, "127.0.0.1", 0, db)
+    try:
+        lines = [json.loads(x) for x in get(ex, "/api/events")[2].splitlines()]
+        assert [(e["id"], e["kind"]) for e in lines] == [(1, "pause"), (2, "rogue")]
+        assert lines[0]["duration_s"] == 4.0 and lines[0]["suspects"] == suspects
+        lines = [json.loads(x) for x in get(ex, f"/api/events?since={T0 - 3600}")[2].splitlines()]
+        assert [e["id"] for e in lines] == [2]  # the ongoing episode
+    finally:
+        ex.stop()
+
+
+def test_api_events_falls_back_to_live_events_when_the_db_is_unreadable(tmp_path, state, caplog):
+    db = tmp_path / "history.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    state.add_event({"id": 1, "kind": "pause", "start": T0, "end": T0 + 3, "suspects": []})
+    ex = start_exporter(state, "127.0.0.1", 0, db)
+    try:
+        with caplog.at_level(logging.WARNING, logger="lagwatch.exporter"):
+            status, _, body = get(ex, "/api/events")
+        assert status == 200
+        assert [json.loads(x)["id"] for x in body.splitlines()] == [1]
+        assert any("reading events" in r.getMessage() for r in caplog.records)
     finally:
         ex.stop()

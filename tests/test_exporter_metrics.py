@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from fake_rankings import T0, ranking, row
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
@@ -12,6 +11,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
+from fake_rankings import T0, ranking, row
 from lagwatch.exporter.metrics import LagwatchCollector, system_metric_name
 from lagwatch.exporter.series import SeriesTracker, top_by_score
 from lagwatch.live import LiveState
@@ -170,8 +170,7 @@ def test_lingering_series_are_capped() -> None:
     everyone = [row(pid, 0.0) for pid in range(1, 31)]
     for step in range(10):  # a new trio takes the top each tick; the others stay alive
         rows = [
-            row(r.pid, 50.0 + r.pid if step * 3 < r.pid <= step * 3 + 3 else 0.0)
-            for r in everyone
+            row(r.pid, 50.0 + r.pid if step * 3 < r.pid <= step * 3 + 3 else 0.0) for r in everyone
         ]
         h.publish(rows, t=T0 + step)
         assert len(h.samples("lagwatch_process_score")) <= 3 + 4
@@ -233,6 +232,10 @@ def test_system_figures_get_prometheus_names_and_base_units() -> None:
     assert system_metric_name("swapins_per_s") == ("lagwatch_system_swapins_per_second", 1.0, False)
     assert system_metric_name("pageouts_total") == ("lagwatch_system_pageouts", 1.0, True)
     assert system_metric_name("load-avg 1m") == ("lagwatch_system_load_avg_1m", 1.0, False)
+    assert system_metric_name("cpu_energy_mj") == ("lagwatch_system_cpu_energy_joules", 1e-3, False)
+    assert system_metric_name("gpu_frequency_hz") == (
+        "lagwatch_system_gpu_frequency_hertz", 1.0, False
+    )  # fmt: skip
 
 
 def test_system_figures_of_any_type_render() -> None:
@@ -252,3 +255,21 @@ def test_system_figures_of_any_type_render() -> None:
 def test_top_k_must_be_positive() -> None:
     with pytest.raises(ValueError, match="top_k"):
         SeriesTracker(0)
+
+
+def test_system_sums_match_per_process_accumulation() -> None:
+    from lagwatch.exporter.series import accumulate, accumulate_all
+
+    rows = [
+        row(1, 1.0, cpu_percent=50.0, power_watts=None, disk_read_bytes_per_s=None),
+        row(2, 1.0, cpu_percent=None, power_watts=2.0, disk_read_bytes_per_s=10.0),
+        row(3, 1.0, cpu_percent=-1.0, power_watts=None, disk_read_bytes_per_s=None),
+    ]
+    one_by_one: dict[str, float] = {}
+    for r in rows:
+        accumulate(one_by_one, r, 2.0)
+    together: dict[str, float] = {}
+    accumulate_all(together, rows, 2.0)
+    assert together == pytest.approx(one_by_one)
+    assert together["cpu_seconds"] == pytest.approx(1.0)  # a negative rate adds nothing
+    assert "network_bytes" not in together  # nobody measured it

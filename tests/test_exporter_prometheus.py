@@ -1,10 +1,10 @@
-"""End to end: a real Prometheus scrapes a real lagwatch exporter while a stress-ng CPU hog runs,
-and its HTTP API returns the hog's score series. Everything on 127.0.0.1, killed in finally."""
+"""End to end: a real Prometheus scrapes `lagwatch daemon --listen` while a stress-ng CPU hog
+runs, and its HTTP API returns the hog's score series. Everything on 127.0.0.1, killed in
+finally."""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -12,18 +12,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import exporter_harness
 import psutil
 import pytest
+
 from conftest import need
+from exporter_harness import free_port, start_daemon, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_json(url: str) -> dict | None:
@@ -55,17 +50,6 @@ def wait_for(what: str, check, timeout_s: float, procs: dict[str, subprocess.Pop
     pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def hog_worker_pid(hog: subprocess.Popen) -> int:
     """stress-ng forks its workers: the busy process is the child."""
     children = psutil.Process(hog.pid).children()
@@ -86,8 +70,8 @@ def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
         hog = procs["stress-ng"]
         pid = wait_for("the stress-ng worker", lambda: hog_worker_pid(hog), 20, procs)
 
-        lagwatch, url = exporter_harness.start(interval_s=0.5)
-        procs["lagwatch exporter"] = lagwatch
+        lagwatch, url = start_daemon(tmp_path, interval_s=0.5)
+        procs["lagwatch daemon"] = lagwatch
         target = url.removeprefix("http://")
 
         port = free_port()
@@ -138,16 +122,19 @@ def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
         assert labels["dominant"] == "cpu"
         assert labels["job"] == "lagwatch"
 
-        # The counter gives back the CPU the hog burns: about one core.
-        def cpu_rate() -> list[dict]:
-            promql = f'rate(lagwatch_process_cpu_seconds_total{{pid="{pid}"}}[5s])'
-            return [r for r in query(prom, promql) if float(r["value"][1]) > 0]
-
-        rate = float(wait_for("the hog's CPU counter rate", cpu_rate, 30, procs)[0]["value"][1])
+        # The counter gives back the CPU the hog burns: about one core. rate() extrapolates a
+        # window that is not yet full of samples, so wait until 10 s of them are stored.
+        counter = f'lagwatch_process_cpu_seconds_total{{pid="{pid}"}}'
+        wait_for("10 s of the hog's CPU counter", lambda: [
+            r for r in query(prom, f"count_over_time({counter}[10s])") if int(r["value"][1]) >= 9
+        ], 60, procs)  # fmt: skip
+        rate = float(query(prom, f"rate({counter}[10s])")[0]["value"][1])
         assert 0.5 < rate < 1.5
-        # Cardinality stays at the default K.
+        # Cardinality stays bounded: K = 20 in the top, at most K more lingering (alive).
+        in_top = query(prom, 'count(lagwatch_process_in_top{job="lagwatch"} == 1)')
+        assert in_top and int(in_top[0]["value"][1]) <= 20
         count = query(prom, 'count(lagwatch_process_score{job="lagwatch"})')
-        assert count and int(count[0]["value"][1]) <= 20
+        assert count and int(count[0]["value"][1]) <= 40
     finally:
         for proc in procs.values():
             stop(proc)

@@ -39,4 +39,6 @@ sys.exit(1 if failed else 0)
 def test_every_module_imports(platform):
     res = subprocess.run([sys.executable, "-c", SCRIPT.format(platform=platform)],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert res.returncode == 0, f"modules failing to import on {platform}:\n{res.stdout}{res.stderr}"
+    assert res.returncode == 0, (
+        f"modules failing to import on {platform}:\n{res.stdout}{res.stderr}"
+    )

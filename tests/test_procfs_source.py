@@ -16,8 +16,10 @@ from lagwatch.sources.procfs import ProcfsSource
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
 
-def write_proc(root: Path, pid: int, *, start: int = 100, utime: int = 10, name: str = "app",
-               threads: int = 1, vol: int = 5, io: bool = True, flags: int = 0) -> None:  # fmt: skip
+def write_proc(
+    root: Path, pid: int, *, start: int = 100, utime: int = 10, name: str = "app",
+    threads: int = 1, vol: int = 5, io: bool = True, flags: int = 0,
+) -> None:  # fmt: skip
     d = root / str(pid)
     d.mkdir(parents=True, exist_ok=True)
     (d / "stat").write_text(
@@ -175,3 +177,28 @@ def _thread_switch_total(pid: int, exclude_leader: bool) -> int:
             continue
         total += st.voluntary or 0
     return total
+
+
+def test_idle_single_threaded_process_is_not_reread_until_it_runs(tmp_path):
+    root = fake_root(tmp_path)
+    (root / "self" / "schedstat").write_text("0 0 1\n")
+    write_proc(root, 10, vol=5)
+    (root / "10" / "schedstat").write_text("1000 0 7\n")
+    src = ProcfsSource(str(root))
+    assert src.read().processes[0].wakeups == 5
+    assert src.read().processes[0].wakeups == 5  # schedstat now remembered
+    # status changes but the thread was never scheduled (same schedstat): not read again.
+    # (A real kernel cannot do this; the fake shows which file decides.)
+    write_proc(root, 10, vol=9)
+    assert src.read().processes[0].wakeups == 5
+    (root / "10" / "schedstat").write_text("1500 0 8\n")  # it ran: everything is read
+    assert src.read().processes[0].wakeups == 9
+
+
+def test_without_schedstat_every_file_is_read(tmp_path):
+    root = fake_root(tmp_path)  # no /proc/self/schedstat: kernel without CONFIG_SCHED_INFO
+    write_proc(root, 10, vol=5)
+    src = ProcfsSource(str(root))
+    src.read()
+    write_proc(root, 10, vol=9)
+    assert src.read().processes[0].wakeups == 9

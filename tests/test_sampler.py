@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from lagwatch.model import PROCESS_KEYS, ProcessSample, Snapshot, merge_patch
@@ -42,7 +44,8 @@ def test_rates_over_the_interval():
     assert row.disk_write_bytes_per_s == 200_000_000
     assert row.wakeups_per_s == 300.0
     assert row.pageins_per_s == 10.0
-    assert row.energy_impact == 75.0 + 0.02 * 300  # the documented model
+    # The documented Linux model: CPU + 200 us per wakeup + disk bytes at pmenergy weights.
+    assert row.energy_impact == pytest.approx(75.0 + 0.02 * 300 + 100 * 2.4e-10 * 200e6)
     assert row.gpu_percent is None and row.net_bytes_per_s is None and row.power_watts is None
 
 
@@ -113,6 +116,13 @@ def test_rates_measured_by_a_source_win():
     s.rates = {"cpu_percent": 12.5, "energy_impact": 40.0}
     row = rows_by_pid(snap(0, proc(10, cpu_ns=None)), snap(1, s))[10]
     assert (row.cpu_percent, row.energy_impact) == (12.5, 40.0)
+    # lagwatch's own estimate stays beside the measured figure (12.5 % CPU, nothing else).
+    assert row.energy_impact_model == 12.5
+
+
+def test_own_energy_estimate_equals_energy_impact_when_nothing_measured_it():
+    row = rows_by_pid(snap(0, proc(10)), snap(1, proc(10, cpu_ns=300_000_000)))[10]
+    assert row.energy_impact == row.energy_impact_model == 30.0
 
 
 def test_ranking_is_worst_first_and_sortable():
@@ -121,7 +131,7 @@ def test_ranking_is_worst_first_and_sortable():
                proc(12, disk_read_bytes=300_000_000))  # fmt: skip
     ranking = compute_ranking(prev, cur)
     assert [r.pid for r in ranking.processes][:2] == [12, 11]
-    assert [r.pid for r in compute_ranking(prev, cur, sort="cpu").processes][0] == 11
+    assert next(r.pid for r in compute_ranking(prev, cur, sort="cpu").processes) == 11
     doc = ranking.to_json()
     assert doc["interval_s"] == 1.0 and doc["platform"] == "linux"
     assert all(set(p) == set(PROCESS_KEYS) for p in doc["processes"])
@@ -172,3 +182,40 @@ def test_failing_primary_falls_back_to_the_next_process_source():
     assert sampler.tick() is None
     assert sampler.tick() is not None
     assert sampler.source_names == ["portable"]
+
+
+def test_primary_failing_at_run_time_is_replaced_by_the_next_best_source():
+    native = FakeSource("native", [SourceReading(processes=[proc(10)]), SourceError("gone")])
+    portable = FakeSource("portable", [SourceReading(processes=[proc(10, start=7)])] * 3)
+    asked: list[set[str]] = []
+
+    def fallback(exclude: set[str]):
+        asked.append(set(exclude))
+        return portable
+
+    sampler = Sampler([native], fallback=fallback)
+    assert sampler.read().sources == ["native"]
+    snap = sampler.read()
+    assert snap.sources == ["portable"] and asked == [{"native"}]
+    assert any("now reading processes with portable" in w for w in snap.warnings)
+
+
+def test_augmenting_source_listed_first_still_patches_the_primary():
+    gpu = FakeSource("gpu", [SourceReading(patches={10: {"gpu_ns": 5}})])
+    primary = FakeSource("primary", [SourceReading(processes=[proc(10)])])
+    snap = Sampler([gpu, primary]).read()
+    assert snap.sources == ["primary", "gpu"] and snap.processes[(10, 1)].gpu_ns == 5
+
+
+def test_idle_row_cache_gives_the_same_rankings_as_computing_everything():
+    idle = proc(10, cpu_ns=5, memory_bytes=3 * GIB)
+    busy_then_idle = [proc(11, cpu_ns=0), proc(11, cpu_ns=500_000_000),
+                      proc(11, cpu_ns=500_000_000), proc(11, cpu_ns=500_000_000)]  # fmt: skip
+    snaps = [snap(t, idle, b) for t, b in enumerate(busy_then_idle)]
+    cache: dict = {}
+    for prev, cur in itertools.pairwise(snaps):
+        cached = compute_ranking(prev, cur, idle_rows=cache).to_json()
+        assert cached == compute_ranking(prev, cur).to_json()
+    # Both processes are idle now; the big one still scores for its memory.
+    assert set(cache) == {(10, 1), (11, 1)}
+    assert compute_ranking(snaps[2], snaps[3], idle_rows=cache).processes[0].dominant == "memory"

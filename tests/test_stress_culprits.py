@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+
 from conftest import lagwatch_cmd, need
 
 pytestmark = [
@@ -38,10 +39,8 @@ def stress(*args: str, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
     try:
         yield proc
     finally:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
 

@@ -8,13 +8,16 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import lagwatch_cmd, need
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc"),
-    pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                       reason="needs root to switch to an unprivileged user"),  # fmt: skip
+    pytest.mark.skipif(
+        not hasattr(os, "geteuid") or os.geteuid() != 0,
+        reason="needs root to switch to an unprivileged user",
+    ),
 ]
 
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]

@@ -44,10 +44,24 @@ class LiveState:
             self.recent_events.append(event)
             del self.recent_events[:-keep]
 
+    def replace_event(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """An event grew (a rogue episode's peak, a pause's suspects): readers get a new dict,
+        never one that changes while they encode it."""
+        with self._lock:
+            for i, event in enumerate(self.recent_events):
+                if event is old:
+                    self.recent_events[i] = new
+                    return
+
     def subscribe(self, listener: Callable[[Ranking], None]) -> None:
         """Call ``listener(ranking)`` after every tick (from the sampling thread: be quick)."""
         with self._lock:
             self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Ranking], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

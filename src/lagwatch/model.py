@@ -130,6 +130,8 @@ PROCESS_KEYS: tuple[str, ...] = (
     "energy_impact",
     "power_watts",
     "restricted",
+    # Added keys (the contract only grows by adding keys):
+    "energy_impact_model",
 )
 
 RATE_KEYS: tuple[str, ...] = (
@@ -168,6 +170,9 @@ class ProcessRow:
     net_bytes_per_s: float | None = None
     energy_impact: float | None = None
     power_watts: float | None = None
+    # lagwatch's own estimate, shown beside energy_impact when that came from the OS's own
+    # tools (powermetrics, top's POWER); equal to it otherwise.
+    energy_impact_model: float | None = None
     score: float = 0.0
     dominant: str | None = None
     # Not in the JSON contract: how fast the footprint grew (a ballooning process is a memory

@@ -21,7 +21,7 @@ from lagwatch.model import (
     Snapshot,
     merge_patch,
 )
-from lagwatch.sources.base import Source, SourceError
+from lagwatch.sources.base import Source, SourceError, SourceReading
 
 SORT_KEYS: dict[str, Callable[[ProcessRow], float | None]] = {
     "score": lambda r: r.score,
@@ -137,8 +137,8 @@ def compute_row(
 
 
 def _round(row: ProcessRow) -> None:
-    for key in ("cpu_percent", "gpu_percent", "energy_impact", "wakeups_per_s",
-                "ctx_switches_per_s", "pageins_per_s", "disk_read_bytes_per_s",
+    for key in ("cpu_percent", "gpu_percent", "energy_impact", "energy_impact_model",
+                "wakeups_per_s", "ctx_switches_per_s", "pageins_per_s", "disk_read_bytes_per_s",
                 "disk_write_bytes_per_s", "net_bytes_per_s"):  # fmt: skip
         value = getattr(row, key)
         if value is not None:
@@ -147,19 +147,47 @@ def _round(row: ProcessRow) -> None:
         row.power_watts = round(row.power_watts, 4)
 
 
-def compute_ranking(prev: Snapshot, cur: Snapshot, sort: str = "score") -> Ranking:
-    """Rank every process in ``cur`` by stress over the interval since ``prev``."""
+# Rows of processes that did nothing over an interval, by identity: (the sample, its row).
+IdleRows = dict[Identity, tuple[ProcessSample, ProcessRow]]
+
+
+def compute_ranking(
+    prev: Snapshot, cur: Snapshot, sort: str = "score", idle_rows: IdleRows | None = None
+) -> Ranking:
+    """Rank every process in ``cur`` by stress over the interval since ``prev``.
+
+    ``idle_rows``, when given, is a cache the caller keeps between calls: most processes are
+    idle, a process whose sample did not change at all has the same all-zero row as the last
+    time it was idle, and comparing samples is far cheaper than computing and scoring rows.
+    Rows are shared between rankings then: treat them as read-only.
+    """
     interval_s = (cur.monotonic_ns - prev.monotonic_ns) / 1e9
     reaped = _reaped_child_ns(prev, cur)
     rows: list[ProcessRow] = []
+    fresh: list[ProcessRow] = []
+    still_idle: IdleRows = {}
     for ident, sample in cur.processes.items():
         # Not in prev (new, or a reused pid with another start): started within the interval.
-        row = compute_row(sample, prev.processes.get(ident), interval_s, reaped.get(sample.pid, 0))
+        before = prev.processes.get(ident)
+        if idle_rows is not None and before is not None and sample == before:
+            cached = idle_rows.get(ident)
+            if cached is not None and cached[0] == sample:
+                still_idle[ident] = cached
+                rows.append(cached[1])
+                continue
+            row = compute_row(sample, before, interval_s, 0)
+            still_idle[ident] = (sample, row)
+        else:
+            row = compute_row(sample, before, interval_s, reaped.get(sample.pid, 0))
         rows.append(row)
+        fresh.append(row)
+    if idle_rows is not None:
+        idle_rows.clear()
+        idle_rows.update(still_idle)
     # Power and Energy Impact need every row (RAPL is split by CPU share), before rounding.
     warnings = list(cur.warnings)
     energy_source = energy.attribute(rows, prev, cur, interval_s, warnings)
-    for row in rows:
+    for row in fresh:
         scoring.score_row(row, cur.system)
         _round(row)
     sort_rows(rows, sort)
@@ -190,47 +218,70 @@ class Sampler:
     """Runs the selected sources together. The first process source is the primary; the others
     patch in what it lacks. A source that fails is reported and dropped; the others go on."""
 
-    def __init__(self, sources: list[Source], platform: str | None = None) -> None:
+    def __init__(
+        self,
+        sources: list[Source],
+        platform: str | None = None,
+        fallback: Callable[[set[str]], Source | None] | None = None,
+    ) -> None:
         if not sources:
             raise SourceError("no sources to sample")
         self.sources = list(sources)
         self.platform = platform or platform_name()
         self.prev: Snapshot | None = None
+        self._idle_rows: IdleRows = {}
         self.dropped: list[str] = []  # "name: why" of sources dropped at run time
+        # Starts the next best process source (excluding the names given) when the primary
+        # fails at run time; see registry.start_fallback.
+        self.fallback = fallback
 
     @property
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
 
     def read(self) -> Snapshot:
-        processes: dict[Identity, ProcessSample] | None = None
-        by_pid: dict[int, ProcessSample] = {}
-        system: dict = {}
         warnings: list[str] = []
-        used: list[str] = []
+        for _attempt in range(4):
+            snapshot = self._read_once(warnings)
+            if snapshot is not None:
+                return snapshot
+            replacement = None
+            if self.fallback is not None:
+                failed = {entry.split(":", 1)[0] for entry in self.dropped}
+                replacement = self.fallback(failed)
+            if replacement is None:
+                break
+            warnings.append(f"now reading processes with {replacement.name}")
+            self.sources.insert(0, replacement)
+        raise SourceError("; ".join(self.dropped) or "no process source produced data")
+
+    def _read_once(self, warnings: list[str]) -> Snapshot | None:
+        """One reading of every source; None when no process source produced data."""
+        readings: list[tuple[Source, SourceReading]] = []
         for source in list(self.sources):
             try:
-                reading = source.read()
+                readings.append((source, source.read()))
             except (SourceError, OSError) as exc:
                 self._drop(source, str(exc))
                 warnings.append(f"source {source.name} failed and was dropped: {exc}")
-                continue
+        primary = next(((s, r) for s, r in readings if r.processes is not None), None)
+        if primary is None:
+            return None
+        processes = {p.identity: p for p in primary[1].processes or []}
+        by_pid = {p.pid: p for p in processes.values()}
+        system: dict = {}
+        used = [primary[0].name]
+        # The primary first, then the others best first: the first to know a metric owns it.
+        for source, reading in [primary, *(x for x in readings if x is not primary)]:
             warnings.extend(reading.warnings)
             for key, value in reading.system.items():
                 system.setdefault(key, value)
-            if reading.processes is not None and processes is None:
-                processes = {s.identity: s for s in reading.processes}
-                by_pid = {s.pid: s for s in reading.processes}
-                used.append(source.name)
-            elif reading.patches:
-                for pid, patch in reading.patches.items():
-                    if (sample := by_pid.get(pid)) is not None:
-                        merge_patch(sample, patch)
-                used.append(source.name)
-            elif reading.processes is None:
-                used.append(source.name)
-        if processes is None:
-            raise SourceError("; ".join(self.dropped) or "no process source produced data")
+            if source is primary[0] or reading.processes is not None:
+                continue  # a second process source only stands by as a fallback
+            for pid, patch in reading.patches.items():
+                if (sample := by_pid.get(pid)) is not None:
+                    merge_patch(sample, patch)
+            used.append(source.name)
         return Snapshot(
             time=time.time(),
             monotonic_ns=time.monotonic_ns(),
@@ -254,8 +305,9 @@ class Sampler:
         cur = self.read()
         prev, self.prev = self.prev, cur
         if prev is None or prev.sources[:1] != cur.sources[:1]:
+            self._idle_rows.clear()
             return None
-        return compute_ranking(prev, cur, sort)
+        return compute_ranking(prev, cur, sort, self._idle_rows)
 
     def rankings(self, interval_s: float, sort: str = "score") -> Iterator[Ranking]:
         """Rankings every ``interval_s`` on the monotonic clock (the first after one interval)."""
@@ -274,3 +326,14 @@ class Sampler:
     def close(self) -> None:
         for source in self.sources:
             source.close()
+
+
+def open_sampler(names: list[str] | None = None) -> tuple[Sampler, list[str]]:
+    """A Sampler over the given sources (forced) or the best usable ones here, which falls back
+    to the next process source if its own fails at run time. Returns it and the reasons any
+    source could not start. Raises SourceError when no process source starts."""
+    from lagwatch.sources import registry  # here: registry imports every source module
+
+    sources, problems = registry.select(names)
+    fallback = None if names else registry.start_fallback
+    return Sampler(sources, fallback=fallback), problems

@@ -79,14 +79,26 @@ def parse_duration(text: str) -> float:
     return value
 
 
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
 def parse_time(text: str, now: float | None = None) -> float:
-    """A unix timestamp, an ISO date/time ('2026-11-25 14:03'), or a duration ago ('10m')."""
+    """A unix timestamp, an ISO date/time ('2026-11-25 14:03'), a time of day ('14:03', the
+    last such moment, so never in the future), or a duration ago ('10m')."""
     now = time.time() if now is None else now
     text = text.strip()
     try:
         return float(text)
     except ValueError:
         pass
+    if (clock := _CLOCK.fullmatch(text)) is not None:
+        hour, minute, second = (int(g or 0) for g in clock.groups())
+        if hour < 24 and minute < 60 and second < 60:
+            today = datetime.fromtimestamp(now).replace(
+                hour=hour, minute=minute, second=second, microsecond=0
+            )
+            at = today.timestamp()
+            return at if at <= now else at - 86400
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:

@@ -20,7 +20,7 @@
  *    hw.optional.arm64; ENOENT for unknown names, ENOMEM for a short buffer.
  *
  * Control (for tests): fake_reset, fake_add, fake_set, fake_inc, fake_auto_inc, fake_remove,
- * fake_zombify, fake_set_caller_uid, fake_set_max_flavor, fake_set_sysctl, fake_count,
+ * fake_zombify, fake_set_uid, fake_set_caller_uid, fake_set_short_read, fake_set_max_flavor, fake_set_sysctl, fake_count,
  * fake_load_table; and FAKE_LIBSYSTEM_TABLE=<file> loads a table when the library is loaded
  * (used when lagwatch runs as a subprocess).
  */
@@ -249,10 +249,14 @@ struct fake_proc {
 };
 
 static struct fake_proc procs[MAXPROCS];
+/* pid -> slot + 1, so a lookup costs what the kernel's hash lookup costs (benchmarks). */
+#define MAXPID 100000
+static int slot_of[MAXPID];
 static int nprocs;
 static uint32_t caller_uid = 501;
 static int max_flavor = 6;
 static uint64_t next_uniqueid = 1000;
+static int short_read; /* > 0: proc_pidinfo claims to copy only this many bytes */
 
 struct sysctl_entry {
     char name[64];
@@ -287,11 +291,13 @@ static int set_sysctl(const char *name, uint64_t value, int width) {
 
 void fake_reset(void) {
     memset(procs, 0, sizeof procs);
+    memset(slot_of, 0, sizeof slot_of);
     memset(sysctls, 0, sizeof sysctls);
     nprocs = 0;
     caller_uid = 501;
     max_flavor = 6;
     next_uniqueid = 1000;
+    short_read = 0;
     n_listallpids = n_pidinfo = n_rusage = n_rusage_einval = n_name = n_path = n_sysctl = 0;
     last_rusage_bytes = 0;
     set_sysctl("hw.tbfrequency", 24000000, 8);
@@ -301,11 +307,10 @@ void fake_reset(void) {
 }
 
 static struct fake_proc *find(int pid, int allow_zombie) {
-    for (int i = 0; i < nprocs; i++) {
-        struct fake_proc *p = &procs[i];
-        if (p->used && (int)p->bsd.pbi_pid == pid && (allow_zombie || !p->zombie)) return p;
-    }
-    return NULL;
+    if (pid < 0 || pid >= MAXPID || slot_of[pid] == 0) return NULL;
+    struct fake_proc *p = &procs[slot_of[pid] - 1];
+    if (!p->used || (int)p->bsd.pbi_pid != pid || (!allow_zombie && p->zombie)) return NULL;
+    return p;
 }
 
 static const struct field *field_named(const char *name) {
@@ -335,6 +340,7 @@ static void field_put(struct fake_proc *p, const struct field *f, uint64_t value
 
 int fake_add(int pid, uint32_t uid, uint32_t ppid, uint32_t status, const char *comm,
              const char *name, const char *path, uint64_t start_abstime) {
+    if (pid < 0 || pid >= MAXPID) return -1;
     struct fake_proc *p = find(pid, 1);
     if (p == NULL) {
         for (int i = 0; i < nprocs; i++)
@@ -345,6 +351,7 @@ int fake_add(int pid, uint32_t uid, uint32_t ppid, uint32_t status, const char *
         p = &procs[nprocs++];
     }
     memset(p, 0, sizeof *p);
+    slot_of[pid] = (int)(p - procs) + 1;
     p->used = 1;
     p->uid = uid;
     p->uniqueid = next_uniqueid++;
@@ -404,7 +411,18 @@ int fake_zombify(int pid) {
     return 0;
 }
 
+/* The process changes user (setuid): the permission check and the BSD info follow. */
+int fake_set_uid(int pid, uint32_t uid) {
+    struct fake_proc *p = find(pid, 1);
+    if (p == NULL) return -1;
+    p->uid = uid;
+    p->bsd.pbi_uid = uid;
+    return 0;
+}
+
 void fake_set_caller_uid(uint32_t uid) { caller_uid = uid; }
+/* An older or newer kernel whose struct is smaller than ours: proc_pidinfo returns fewer bytes. */
+void fake_set_short_read(int bytes) { short_read = bytes; }
 void fake_set_max_flavor(int flavor) { max_flavor = flavor; }
 int fake_set_sysctl(const char *name, uint64_t value, int width) { return set_sysctl(name, value, width); }
 uint64_t fake_unique_id(int pid) {
@@ -524,6 +542,10 @@ int proc_pidinfo(int pid, int flavor, uint64_t arg, void *buffer, int buffersize
     struct fake_proc *p = find(pid, findzomb);
     if (p == NULL) return fail(ESRCH);
     if (check_same_user && caller_uid != 0 && p->uid != caller_uid) return fail(EPERM);
+    if (short_read > 0 && short_read < size && flavor != PROC_PIDPATHINFO) {
+        memset(buffer, 0, (size_t)short_read);
+        return short_read;
+    }
 
     switch (flavor) {
     case PROC_PIDTASKALLINFO: {

@@ -8,6 +8,7 @@ import sys
 import click
 
 from lagwatch.sources import registry
+from lagwatch.sources.base import SourceError
 
 
 def source_report() -> list[dict]:
@@ -23,9 +24,58 @@ def source_report() -> list[dict]:
                 "needs_root": info.needs_root,
                 "metrics": list(info.metrics),
                 "description": info.description,
+                "detail": _detail(info) if reason is None else None,
             }
         )
     return report
+
+
+def _detail(info) -> str | None:
+    """What an available source found here (library, flavor, device), never an exception."""
+    if info.detail is None:
+        return None
+    try:
+        return info.detail()
+    except Exception as exc:  # a detail must never take the command down
+        return f"detail unavailable: {exc}"
+
+
+def visibility() -> dict | None:
+    """One reading by the process source `lagwatch top` would use: how many processes it
+    sees and how many of them the OS restricts (other users' processes without root)."""
+    for info in sorted(registry.SOURCES, key=lambda s: s.priority):
+        if info.kind != "processes" or registry.unavailable_reason(info) is not None:
+            continue
+        try:
+            source = info.factory()
+        except (SourceError, OSError):
+            continue
+        try:
+            processes = source.read().processes or []
+        except (SourceError, OSError):
+            continue
+        finally:
+            source.close()
+        restricted = sum(1 for p in processes if p.restricted)
+        return {"source": info.name, "processes": len(processes), "restricted": restricted}
+    return None
+
+
+def visibility_line(vis: dict | None, is_root: bool) -> str | None:
+    if vis is None:
+        return None
+    seen = f"{vis['source']} sees {vis['processes']} processes"
+    if vis["restricted"] == 0:
+        return f"{seen}, all of them fully" + (" (running as root)." if is_root else ".")
+    n = vis["restricted"]
+    line = (
+        f"{seen}; {n} {'is' if n == 1 else 'are'} restricted: the OS withholds part of "
+        f"{'its' if n == 1 else 'their'} figures (other users' processes; marked * in "
+        "`lagwatch top`)."
+    )
+    if not is_root:
+        line += " Root sees them fully (sudo lagwatch ...)."
+    return line
 
 
 @click.command("sources")
@@ -34,7 +84,12 @@ def command(as_json: bool) -> None:
     """List the data sources available on this machine and the metrics each gives."""
     report = source_report()
     if as_json:
-        out = {"platform": sys.platform, "root": registry.is_root(), "sources": report}
+        out = {
+            "platform": sys.platform,
+            "root": registry.is_root(),
+            "sources": report,
+            "visibility": visibility(),
+        }
         click.echo(json.dumps(out, indent=2))
         return
     from rich.console import Console
@@ -46,10 +101,15 @@ def command(as_json: bool) -> None:
     for s in report:
         status = "[green]available[/]" if s["available"] else "[red]unavailable[/]"
         notes = s["description"] if s["available"] else f"{s['reason']}"
+        if s["available"] and s["detail"]:
+            notes += f" [dim]({s['detail']})[/]"
         table.add_row(
             s["name"], status, "yes" if s["needs_root"] else "no", ", ".join(s["metrics"]), notes
         )
     console = Console()
     console.print(table)
-    if not registry.is_root():
+    line = visibility_line(visibility(), registry.is_root())
+    if line is not None:
+        console.print(line)
+    elif not registry.is_root():
         console.print("Not running as root: other users' processes are shown as restricted.")

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from lagwatch import sampler as sampler_mod
 from lagwatch.cli import CliError
 from lagwatch.model import Ranking
 from lagwatch.sampler import SORT_KEYS, Sampler
@@ -27,14 +28,15 @@ def parse_source_list(value: str | None) -> list[str] | None:
 
 
 def open_sampler(source: str | None) -> Sampler:
+    """The CLI's way to get a Sampler from a --source value: bad names are usage errors."""
     try:
-        sources, problems = registry.select(parse_source_list(source))
+        sampler, problems = sampler_mod.open_sampler(parse_source_list(source))
     except SourceError as exc:
         raise CliError(str(exc), exit_code=1) from None
     for problem in problems:
         if source:  # forced sources that failed are worth saying; auto-selection is quiet
             click.echo(f"lagwatch: source {problem}", err=True)
-    return Sampler(sources)
+    return sampler
 
 
 def emit_json(ranking: Ranking, limit: int | None) -> None:

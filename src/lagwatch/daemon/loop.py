@@ -7,6 +7,7 @@ tick goes on. SIGTERM/SIGINT set a flag the slice sleep notices within a fractio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import threading
@@ -91,6 +92,7 @@ class Daemon:
     def run(self, max_ticks: int | None = None) -> None:
         self.state.started_at = self.clock.wall()
         self.recorder.open()
+        self.recorder.close_dangling()
         self._report_health()
         next_tick = self._awake()
         ticks = 0
@@ -177,8 +179,10 @@ class Daemon:
     def _sync_live(self, event: Event) -> None:
         data = self._live_events.get(id(event))
         if data is not None:
-            data.update(event.to_json())  # same dict the LiveState holds: readers see updates
-        if event.end is not None and event not in self.pauses.pending:
+            fresh = event.to_json()
+            self.state.replace_event(data, fresh)
+            self._live_events[id(event)] = fresh
+        if event.end is not None and all(e is not event for e in self.pauses.pending):
             self._live_events.pop(id(event), None)
 
     def _sampler(self) -> Sampler | None:
@@ -195,10 +199,8 @@ class Daemon:
 
     def _drop_sampler(self) -> None:
         if self.sampler is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.sampler.close()
-            except Exception:
-                pass
         self.sampler = None
 
     def _maintain(self) -> None:

@@ -6,6 +6,7 @@ threshold), so the buffer stays a few MB however many processes run.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass
 
@@ -22,19 +23,22 @@ class RingEntry:
 class RingBuffer:
     def __init__(
         self, seconds: float = 300.0, interval_s: float = 1.0, top_k: int = 20,
-        threshold: float = 25.0, max_rows: int = 40,
+        threshold: float = 25.0, max_rows: int = 40, max_entries: int = 1200,
     ) -> None:  # fmt: skip
         self.seconds = seconds
         self.top_k = top_k
         self.threshold = threshold
         self.max_rows = max_rows
-        self._entries: deque[RingEntry] = deque(maxlen=max(2, int(seconds / interval_s) + 2))
+        # Bounded in entries too, so a very short interval cannot grow it past a few MB.
+        entries = min(max_entries, max(2, int(seconds / interval_s) + 2))
+        self._entries: deque[RingEntry] = deque(maxlen=entries)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def add(self, ranking: Ranking) -> RingEntry:
-        rows = sorted(ranking.processes, key=lambda r: (-r.score, r.pid))
+        # nlargest, not a full sort: a tick holds every process, the buffer only the worst.
+        rows = heapq.nlargest(self.max_rows, ranking.processes, key=lambda r: (r.score, -r.pid))
         kept = [r for n, r in enumerate(rows) if n < self.top_k or r.score >= self.threshold]
         entry = RingEntry(ranking.time, ranking.interval_s, tuple(kept[: self.max_rows]))
         self._entries.append(entry)

@@ -53,10 +53,12 @@ class RogueTracker:
         cfg = self.config
         t = ranking.time
         changed: list[Event] = []
-        present = {row.identity: row for row in ranking.processes}
-        for ident, row in present.items():
+        for row in ranking.processes:
+            if row.score < cfg.exit:
+                continue  # most processes: nothing to track, nothing to start
+            ident = row.identity
             track = self._tracks.get(ident)
-            if row.score >= cfg.exit and track is not None:
+            if track is not None:
                 track.last_warm = t
                 track.name = row.name
                 if row.score > track.peak_score:
@@ -65,6 +67,7 @@ class RogueTracker:
                 # The episode starts where the first hot interval started.
                 start = t - ranking.interval_s
                 self._tracks[ident] = _Track(row.pid, row.name, start, t, row.score, t, row)
+        present = {row.identity for row in ranking.processes} if self._tracks else set()
         for ident, track in list(self._tracks.items()):
             gone = ident not in present
             cold_for = t - track.last_warm

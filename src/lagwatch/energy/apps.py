@@ -18,28 +18,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-SHELLS: frozenset[str] = frozenset(
-    {"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "ash", "busybox", "nu",
-     "xonsh", "elvish", "-bash", "-zsh", "-sh", "-fish"}  # fmt: skip
-)
 
-BOUNDARIES: frozenset[str] = frozenset(
-    {
-        # init and service managers
-        "init", "systemd", "launchd", "runit", "runsv", "runsvdir", "s6-svscan", "s6-supervise",
-        "supervisord", "upstart", "openrc", "tini", "dumb-init", "docker-init", "catatonit",
-        "containerd-shim", "containerd-shim-runc-v2", "conmon", "cron", "crond", "atd",
-        # sessions and logins
-        "sshd", "sshd-session", "login", "su", "sudo", "doas", "pkexec", "gdm-session-worker",
-        "gdm-session-wor", "gnome-session-binary", "gnome-session-b", "gnome-session",
-        "lightdm", "sddm", "sddm-helper", "xinit", "startx", "xfce4-session", "lxsession",
-        "plasma_session", "ksmserver", "loginwindow",
-        # terminal emulators and multiplexers
-        "tmux", "tmux: server", "screen", "SCREEN", "zellij", "gnome-terminal-",
-        "gnome-terminal-server", "konsole", "xterm", "uxterm", "urxvt", "rxvt", "alacritty",
-        "kitty", "wezterm-gui", "wezterm", "foot", "tilix", "terminator", "xfce4-terminal",
-        "lxterminal", "mate-terminal", "st", "Terminal", "iTerm2", "ghostty", "warp",
-    }  # fmt: skip
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+SHELLS = _words("sh bash dash zsh fish ksh mksh tcsh csh ash busybox nu xonsh elvish -bash -zsh")
+
+BOUNDARIES = (
+    # init and service managers
+    _words(
+        """init systemd launchd runit runsv runsvdir s6-svscan s6-supervise supervisord upstart
+        openrc tini dumb-init docker-init catatonit containerd-shim containerd-shim-runc-v2
+        conmon cron crond atd"""
+    )
+    # sessions and logins (Linux cuts comm names at 15 characters)
+    | _words(
+        """sshd sshd-session login su sudo doas pkexec gdm-session-worker gdm-session-wor
+        gnome-session gnome-session-binary gnome-session-b lightdm sddm sddm-helper xinit
+        startx xfce4-session lxsession plasma_session ksmserver loginwindow"""
+    )
+    # terminal emulators and multiplexers
+    | _words(
+        """tmux screen SCREEN zellij gnome-terminal- gnome-terminal-server konsole xterm uxterm
+        urxvt rxvt alacritty kitty wezterm wezterm-gui foot tilix terminator xfce4-terminal
+        lxterminal mate-terminal st Terminal iTerm2 ghostty warp"""
+    )
+    | {"tmux: server"}
 )
 
 

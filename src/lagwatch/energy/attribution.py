@@ -147,8 +147,9 @@ def attribute(
 
     macos = cur.platform == "macos"
     for i, row in enumerate(rows):
-        if i in from_rates:
-            continue
+        # lagwatch's own figure for every row; where a source measured Energy Impact itself
+        # (powermetrics, top), it goes beside that figure instead of replacing it.
+        measured = row.energy_impact if i in from_rates else None
         if power == "ri_energy_nj":
             row.energy_impact = energy_impact_from_power(row.power_watts)
         elif macos:
@@ -169,6 +170,9 @@ def attribute(
                 row.disk_write_bytes_per_s,
                 row.net_bytes_per_s,
             )
+        row.energy_impact_model = row.energy_impact
+        if i in from_rates:
+            row.energy_impact = measured
 
     if not any(row.energy_impact is not None or row.power_watts is not None for row in rows):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TypeVar
 
 K = TypeVar("K")
@@ -89,11 +90,13 @@ class PmenergyWeights:
     origin: str = "built-in defaults"
 
     def qos_weight(self, qos: str) -> float:
-        name = normalise_qos(qos)
-        if name == "maintenance":
-            return self.kqos_background
-        return getattr(self, f"kqos_{name}", self.kqos_default)
+        return getattr(self, _QOS_WEIGHT.get(normalise_qos(qos), "kqos_default"))
 
+
+# QoS class -> the coefficient that weighs it (unknown classes: kqos_default).
+_QOS_WEIGHT: dict[str, str] = {q: f"kqos_{q}" for q in QOS_CLASSES} | {
+    "maintenance": "kqos_background"
+}
 
 COEFFICIENT_KEYS: tuple[str, ...] = tuple(
     name for name in PmenergyWeights.__dataclass_fields__ if name.startswith("k")
@@ -104,6 +107,7 @@ COEFFICIENT_KEYS: tuple[str, ...] = tuple(
 BUILTIN_WEIGHTS = PmenergyWeights()
 
 
+@cache  # a handful of distinct keys, looked up for every process every tick
 def normalise_qos(key: str) -> str:
     """'ri_cpu_time_qos_background', 'qos_background_ns', 'BACKGROUND' -> 'background'."""
     name = key.lower()
@@ -189,6 +193,4 @@ def split_by_cpu_share(
     total = sum(v for v in known.values() if v > 0)
     if total <= 0 or not math.isfinite(package_watts):
         return dict.fromkeys(cpu_s)
-    return {
-        k: None if v is None else package_watts * max(v, 0.0) / total for k, v in cpu_s.items()
-    }
+    return {k: None if v is None else package_watts * max(v, 0.0) / total for k, v in cpu_s.items()}

@@ -97,6 +97,6 @@ def machine_weights() -> tuple[PmenergyWeights, list[str]]:
         return _machine, []
     from lagwatch.energy import darwin
 
-    weights, warnings = load_weights(darwin.board_id())
+    weights, warnings = load_weights(darwin.board_id(), PMENERGY_DIR)
     _machine = weights
     return weights, warnings

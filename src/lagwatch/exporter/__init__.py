@@ -51,7 +51,7 @@ class Exporter:
         db_path: Path | None,
         top_k: int = DEFAULT_TOP_K,
         max_connections: int = 16,
-        request_timeout_s: float = 5.0,
+        request_timeout_s: float = 2.0,
     ) -> None:
         self.state = state
         self.tracker = SeriesTracker(top_k)
@@ -70,9 +70,12 @@ class Exporter:
             port,
             pages.routes(),
             max_connections=max_connections,
+            # A scraper sends its few hundred bytes at once: a client still sending after
+            # 1.5x the timeout is holding a worker on purpose. Writing gets more room (slow
+            # links, big pages).
             read_timeout=request_timeout_s,
-            request_deadline=2 * request_timeout_s,
-            write_timeout=2 * request_timeout_s,
+            request_deadline=1.5 * request_timeout_s,
+            write_timeout=5 * request_timeout_s,
         )
         state.subscribe(self._on_ranking)
         if state.latest is not None:
@@ -118,7 +121,7 @@ def start_exporter(
     *,
     top_k: int = DEFAULT_TOP_K,
     max_connections: int = 16,
-    request_timeout_s: float = 5.0,
+    request_timeout_s: float = 2.0,
 ) -> Exporter:
     """Serve /metrics, /api/now and /api/events for ``state`` on ``host:port`` (port 0 picks a
     free one; see ``.port``). A non-loopback host is allowed but logged as a warning: the pages

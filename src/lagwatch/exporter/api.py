@@ -56,6 +56,17 @@ def dumps(value: Any) -> str:
         return json.dumps(clean_json(value), separators=(",", ":"))
 
 
+def render_lines(events: list[dict[str, Any]]) -> bytes:
+    """JSON Lines. The daemon updates an ongoing event's dict in place from its own thread;
+    if one changes while being encoded, encode it again."""
+    for _ in range(5):
+        try:
+            return "".join(dumps(e) + "\n" for e in events).encode()
+        except RuntimeError:  # "dictionary changed size during iteration"
+            continue
+    raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "events are changing too fast; retry")
+
+
 def _one(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None
@@ -92,9 +103,15 @@ def _event_end(event: dict[str, Any]) -> float | None:
     return None
 
 
-def load_events(state: LiveState, db_path: Path | None, since: float | None) -> list[dict]:
+def load_events(
+    state: LiveState,
+    db_path: Path | None,
+    since: float | None,
+    warned: set[str] | None = None,
+) -> list[dict]:
     """Events from the database when it exists (the whole history), else the daemon's recent
-    ones. Oldest first. ``since`` keeps events still going on or ended after that time."""
+    ones. Oldest first. ``since`` keeps events still going on or ended after that time.
+    A database error is logged once per distinct message (``warned`` remembers them)."""
     if db_path is not None and db_path.exists():
         try:
             from lagwatch.store import History
@@ -109,8 +126,11 @@ def load_events(state: LiveState, db_path: Path | None, since: float | None) -> 
         except ImportError:
             pass  # no store in this build: the live list is all there is
         except Exception as exc:
-            log.warning("exporter: reading events from %s failed (%s); serving recent ones",
-                        db_path, exc)  # fmt: skip
+            if warned is None or str(exc) not in warned:
+                log.warning("exporter: reading events from %s failed (%s); serving recent ones",
+                            db_path, exc)  # fmt: skip
+                if warned is not None and len(warned) < 100:
+                    warned.add(str(exc))
     events = state.snapshot()["recent_events"]
     if since is None:
         return list(events)
@@ -133,6 +153,7 @@ class Pages:
         self._db_path = db_path
         self._lock = threading.Lock()
         self._cache: dict[tuple, tuple[float, bytes]] = {}
+        self._warned: set[str] = set()
 
     def routes(self) -> dict[str, Route]:
         return {
@@ -177,9 +198,7 @@ class Pages:
         ranking = self._view().ranking or self._state.latest
         if ranking is None:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "no ranking yet: wait one interval")
-        body = self._cached(
-            ("now", limit), lambda: (dumps(ranking.to_json(limit)) + "\n").encode()
-        )
+        body = self._cached(("now", limit), lambda: (dumps(ranking.to_json(limit)) + "\n").encode())
         return Response(body, JSON_TYPE)
 
     def events(self, query: dict[str, list[str]], headers: Any) -> Response:
@@ -191,8 +210,7 @@ class Pages:
             except ValueError as exc:
                 raise HttpError(HTTPStatus.BAD_REQUEST, f"since: {exc}") from None
         limit = _positive_int(query, "limit")
-        events = load_events(self._state, self._db_path, since)
+        events = load_events(self._state, self._db_path, since, self._warned)
         if limit is not None:
             events = events[-limit:]
-        body = "".join(dumps(e) + "\n" for e in events).encode()
-        return Response(body, NDJSON_TYPE)
+        return Response(render_lines(events), NDJSON_TYPE)

@@ -31,6 +31,8 @@ _UNIT_SUFFIXES: tuple[tuple[str, str, float], ...] = (
     ("_ns", "_seconds", 1e-9),
     ("_ms", "_seconds", 1e-3),
     ("_s", "_seconds", 1.0),
+    ("_mj", "_joules", 1e-3),
+    ("_hz", "_hertz", 1.0),
 )
 _BAD_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -164,9 +166,7 @@ def system_families(view: ExportView) -> Iterator[Metric]:
             yield CounterMetricFamily(name, help_text, value=value * factor)
         else:
             yield GaugeMetricFamily(name, help_text, value=value * factor)
-    info.update(
-        version=__version__, platform=ranking.platform, sources=",".join(ranking.sources)
-    )
+    info.update(version=__version__, platform=ranking.platform, sources=",".join(ranking.sources))
     yield InfoMetricFamily("lagwatch", "lagwatch version, platform and sources in use", info)
 
 

@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.connection.settimeout(self.server.write_timeout)
         parts = urlsplit(self.path)
         if not parts.path.startswith("/"):
@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client went away or would not read: nothing left to do
         self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("exporter %s: " + format, self.client_address[0], *args)
 
 
@@ -286,8 +286,9 @@ class HttpServer:
                 write_timeout,
             )
         except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason}") from None
+            # strerror stays the bare reason (callers add their own context); str() names
+            # the address: "[Errno 98] Address already in use: '127.0.0.1:9683'".
+            raise OSError(exc.errno, exc.strerror or str(exc), f"{host}:{port}") from None
         self.host = host
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(

@@ -25,11 +25,13 @@ it is flagged ``first`` so consumers can report its rates as unknown.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from lagwatch.parsers.errors import CaptureError
@@ -67,8 +69,9 @@ _WORD = re.compile(r"\S+")
 _DATE = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)$")
 _CLOCK = re.compile(r"\b(\d{1,2}:\d\d:\d\d)\s*$")
 _COUNT_WORD = re.compile(r"(\d+) ([a-z]+)")
-_LOAD = re.compile(r"Load Avg:\s*([\d.]+),?\s+([\d.]+),?\s+([\d.]+)")
-_CPU = re.compile(r"CPU usage:\s*([\d.]+)% user,\s*([\d.]+)% sys,\s*([\d.]+)% idle")
+_N = r"(\d+(?:\.\d*)?|\.\d+)"  # a decimal number, as top prints them
+_LOAD = re.compile(rf"Load Avg:\s*{_N},?\s+{_N},?\s+{_N}")
+_CPU = re.compile(rf"CPU usage:\s*{_N}% user,\s*{_N}% sys,\s*{_N}% idle")
 _SHLIBS = re.compile(r"SharedLibs:\s*(\S+) resident,\s*(\S+) data,\s*(\S+) linkedit")
 _MEMREG = re.compile(
     r"MemRegions:\s*(\d+) total,\s*(\S+) resident,\s*(\S+) private,\s*(\S+) shared"
@@ -84,6 +87,7 @@ _TIME_HMS = re.compile(r"(\d+):(\d\d):(\d\d)")
 _TIME_MS = re.compile(r"(\d+):(\d\d)\.(\d\d)")
 _TIME_HRS = re.compile(r"(\d+)\s*hrs")
 _BOOSTS = re.compile(r"(\*?)(\d+)\[(\d+)\]")
+_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")  # what top prints; float() would take "nan"
 
 
 # --- cell values -------------------------------------------------------------------------------
@@ -127,35 +131,87 @@ def parse_time_ns(text: str) -> int:
     raise ValueError(f"not a CPU time: {text!r}")
 
 
+Converter = Callable[[str], tuple[Any, "str | None"]]
+
+
+def _text_cell(text: str) -> tuple[Any, str | None]:
+    return text, None
+
+
+def _size_cell(text: str) -> tuple[Any, str | None]:
+    value, mark = split_mark(text)
+    return parse_size(value), mark
+
+
+def _int_cell(text: str) -> tuple[Any, str | None]:
+    if text.isdigit() and text.isascii():  # the common case, first
+        return int(text), None
+    value, mark = split_mark(text)
+    if not value.lstrip("-").isdigit() or not value.isascii():
+        raise ValueError(f"not an integer: {value!r}")
+    return int(value), mark
+
+
+def _float_cell(text: str) -> tuple[Any, str | None]:
+    value, mark = split_mark(text)
+    if not _DECIMAL.fullmatch(value):
+        raise ValueError(f"not a number: {value!r}")
+    return float(value), mark
+
+
+def _pair_cell(text: str) -> tuple[Any, str | None]:
+    value, mark = split_mark(text)
+    total, _, running = value.partition("/")
+    if not total.isdigit() or not total.isascii() or (running and not running.isdigit()):
+        raise ValueError(f"not a thread count: {value!r}")
+    return (int(total), int(running) if running else None), mark
+
+
+def _time_cell(text: str) -> tuple[Any, str | None]:
+    value, mark = split_mark(text)
+    return parse_time_ns(value), mark
+
+
+def _boosts_cell(text: str) -> tuple[Any, str | None]:
+    m = _BOOSTS.fullmatch(text.rstrip("+").replace("+]", "]"))
+    if m is None:
+        raise ValueError(f"not a BOOSTS value: {text!r}")
+    return (m[1] == "*", int(m[2]), int(m[3])), ("+" if "+" in text else None)
+
+
+def _other_cell(text: str) -> tuple[Any, str | None]:
+    """INSTRS, CYCLES and unknown columns: a plain integer if it is one, else the text."""
+    value, mark = split_mark(text)
+    if value.isdigit() and value.isascii():
+        return int(value), mark
+    return text, None
+
+
+def converter(column: str) -> Converter:
+    """How to read a cell of ``column`` (chosen once per header line, not per cell)."""
+    if column in ("COMMAND", "USER", "STATE", "ARCH", "REGION"):
+        return _text_cell
+    if column in SIZE_COLUMNS:
+        return _size_cell
+    if column in INT_COLUMNS:
+        return _int_cell
+    if column in FLOAT_COLUMNS:
+        return _float_cell
+    if column in PAIR_COLUMNS:
+        return _pair_cell
+    if column == "TIME":
+        return _time_cell
+    if column == "BOOSTS":
+        return _boosts_cell
+    return _other_cell
+
+
 def parse_cell(column: str, text: str) -> tuple[Any, str | None]:
     """One table cell -> (value, +/- marker). ``N/A`` -> None. Raises ValueError."""
     text = text.strip()
     if text == "N/A":
         return None, None
-    if column in ("COMMAND", "USER", "STATE", "ARCH", "REGION"):
-        return text, None
-    value, mark = split_mark(text)
-    if column in SIZE_COLUMNS:
-        return parse_size(value), mark
-    if column in INT_COLUMNS:
-        return int(value), mark
-    if column in FLOAT_COLUMNS:
-        return float(value), mark
-    if column in PAIR_COLUMNS:
-        total, _, running = value.partition("/")
-        return (int(total), int(running) if running else None), mark
-    if column == "TIME":
-        return parse_time_ns(value), mark
-    if column == "BOOSTS":
-        m = _BOOSTS.fullmatch(text.rstrip("+").replace("+]", "]"))
-        if m is None:
-            raise ValueError(f"not a BOOSTS value: {text!r}")
-        return (m[1] == "*", int(m[2]), int(m[3])), ("+" if "+" in text else None)
-    # INSTRS, CYCLES and unknown columns: a plain integer if it is one, else the text.
-    try:
-        return int(value), mark
-    except ValueError:
-        return text, None
+    return converter(column)(text)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -223,10 +279,11 @@ class TopBlock:
     date: datetime | None = None
     clock: str | None = None  # interactive mode's time of day, top right
     columns: list[str] = field(default_factory=list)
+    column_starts: list[int] = field(default_factory=list)  # where each header starts
     table_line: int | None = None
     rows: list[TopRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    end_line: int = 0  # last line that belonged to the block
+    end_line: int = 0  # last non-blank line that belonged to the block
 
 
 @dataclass(slots=True)
@@ -239,15 +296,21 @@ class TopCapture:
 
 
 def _put_size(system: dict[str, Any], key: str, text: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         system[key] = parse_size(text.rstrip(".,"))
-    except ValueError:
-        pass
 
 
 def parse_header_line(text: str, system: dict[str, Any]) -> bool:
     """Read every header field present in ``text`` into ``system``. Interactive top packs
-    several fields on one line, so each is searched anywhere. Returns whether any matched."""
+    several fields on one line, so each is searched anywhere. Returns whether any matched
+    (a damaged number, e.g. thousands of digits, counts as no match)."""
+    try:
+        return _parse_header_line(text, system)
+    except (ValueError, OverflowError):
+        return False
+
+
+def _parse_header_line(text: str, system: dict[str, Any]) -> bool:
     found = False
     if "Processes:" in text:
         found = True
@@ -265,10 +328,8 @@ def parse_header_line(text: str, system: dict[str, Any]) -> bool:
     if m := _CPU.search(text):
         found = True
         for key, value in zip(("user", "sys", "idle"), m.groups(), strict=True):
-            try:
+            with contextlib.suppress(ValueError):
                 system[f"cpu_{key}_percent"] = parse_cpu_usage_percent(value)
-            except ValueError:
-                pass
     if m := _SHLIBS.search(text):
         found = True
         for key, value in zip(("resident", "data", "linkedit"), m.groups(), strict=True):
@@ -323,9 +384,9 @@ def is_table_header(text: str) -> bool:
 # --- rows --------------------------------------------------------------------------------------
 
 
-def _cells(text: str, starts: list[int]) -> list[str | None]:
-    """Cut ``text`` into cells: each word belongs to the column whose header starts at or
-    before the word (values are left-aligned under their header)."""
+def _cells_by_words(text: str, starts: list[int]) -> list[str | None]:
+    """Each word belongs to the column whose header starts at or before it (values are
+    left-aligned under their header); a column's words keep the spaces between them."""
     spans: list[tuple[int, int] | None] = [None] * len(starts)
     for m in _WORD.finditer(text):
         col = max(0, bisect_right(starts, m.start()) - 1)
@@ -334,24 +395,59 @@ def _cells(text: str, starts: list[int]) -> list[str | None]:
     return [None if s is None else text[s[0] : s[1]] for s in spans]
 
 
+def _cells(text: str, starts: list[int]) -> list[str | None]:
+    """Cut ``text`` into cells at the header's column starts. top sizes every column to its
+    widest value, so a value never crosses into the next column and plain slicing is exact;
+    if one does (an edited paste), fall back to assigning words one by one."""
+    n = len(text)
+    for b in starts[1:]:
+        if b >= n:
+            break
+        if text[b] != " " and text[b - 1] != " ":
+            return _cells_by_words(text, starts)
+    bounds = [0, *starts[1:], None]
+    return [text[a:b].strip() or None for a, b in pairwise(bounds)]
+
+
+@dataclass(slots=True)
+class _Layout:
+    """A header line, read once: its columns, where they start, how to read each."""
+
+    columns: list[str]
+    starts: list[int]
+    converters: list[Converter]
+
+    @classmethod
+    def of(cls, text: str) -> _Layout:
+        words = list(_WORD.finditer(text))
+        columns = [m.group() for m in words]
+        return cls(columns, [m.start() for m in words], [converter(c) for c in columns])
+
+
 def parse_row(
-    text: str, columns: list[str], starts: list[int], lineno: int
+    text: str, layout: _Layout | list[str], starts: list[int] | None = None, lineno: int = 0
 ) -> tuple[TopRow | None, str | None]:
-    """(row, None) or (None, why it was skipped)."""
-    cells = _cells(text, starts)
+    """(row, None) or (None, why it was skipped). ``layout`` may also be the column names,
+    with ``starts`` their positions."""
+    if not isinstance(layout, _Layout):
+        assert starts is not None
+        layout = _Layout(list(layout), list(starts), [converter(c) for c in layout])
+    columns = layout.columns
+    cells = _cells(text, layout.starts)
     if cells[-1] is None:
         return None, f"line {lineno}: row cut short (no {columns[-1]} value), skipped"
     values: dict[str, Any] = {}
     marks: dict[str, str] = {}
     bad: list[str] = []
-    for col, (name, cell) in enumerate(zip(columns, cells, strict=True)):
-        if cell is None:
+    last = len(columns) - 1
+    for col, (name, read, cell) in enumerate(zip(columns, layout.converters, cells, strict=True)):
+        if cell is None or cell == "N/A":
             values[name] = None
             continue
         try:
-            value, mark = parse_cell(name, cell)
+            value, mark = read(cell)
         except ValueError:
-            if col == len(columns) - 1:
+            if col == last:
                 return None, f"line {lineno}: row cut short ({name} reads {cell!r}), skipped"
             bad.append(name)
             values[name] = None
@@ -381,7 +477,7 @@ class TopStreamParser:
         self.first_content_line: int | None = None
         self._block: TopBlock | None = None
         self._state = "idle"  # idle | header | table | after
-        self._starts: list[int] = []
+        self._layout: _Layout | None = None
         self._count = 0
         self._seen_logging = False
 
@@ -425,8 +521,9 @@ class TopStreamParser:
                 done = self._finish()
                 self._start(logging=False, lineno=lineno)
             assert self._block is not None
-            self._block.columns = stripped.split()
-            self._starts = [m.start() for m in _WORD.finditer(text)]
+            self._layout = _Layout.of(text)
+            self._block.columns = list(self._layout.columns)
+            self._block.column_starts = list(self._layout.starts)
             self._block.table_line = lineno
             self._state = "table"
         elif self._state == "header":
@@ -444,7 +541,8 @@ class TopStreamParser:
             if not stripped:
                 self._state = "after"
             else:
-                row, why = parse_row(text, self._block.columns, self._starts, lineno)
+                assert self._layout is not None
+                row, why = parse_row(text, self._layout, lineno=lineno)
                 if row is not None:
                     self._block.rows.append(row)
                 else:
@@ -452,7 +550,7 @@ class TopStreamParser:
         elif stripped:
             where = self._block.warnings if self._block is not None else self.warnings
             where.append(f"line {lineno}: not top output, ignored")
-        if self._block is not None:
+        if self._block is not None and stripped:
             self._block.end_line = lineno
         return done
 

@@ -49,3 +49,6 @@ class SourceInfo:
     factory: Callable[[], Source]
     # Lower runs first; the first source to know a metric provides it.
     priority: int = 50
+    # For an available source, what it found here (library, version, device), shown by
+    # `lagwatch sources` beside the reason unavailable ones give.
+    detail: Callable[[], str | None] | None = None

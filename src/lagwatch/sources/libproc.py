@@ -215,7 +215,7 @@ class LibProc:
             _raise_for(ctypes.get_errno(), "proc_name", pid)
         return buf.raw[:n].decode("utf-8", "replace")
 
-    def path(self, pid: int) -> str:
+    def pidpath(self, pid: int) -> str:
         """Executable path (not same-user checked)."""
         lib = self.load()
         buf = ctypes.create_string_buffer(abi.PROC_PIDPATHINFO_MAXSIZE)

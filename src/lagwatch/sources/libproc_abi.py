@@ -11,6 +11,7 @@ pointers), so the same structs serve Apple Silicon, Intel and a Python running u
 from __future__ import annotations
 
 import ctypes
+import struct
 from ctypes import c_char, c_int32, c_uint8, c_uint32, c_uint64
 
 # --- limits (bsd/sys/param.h, syslimits.h) ---------------------------------------------------
@@ -268,3 +269,21 @@ STRUCT_SIZES: dict[str, int] = {
     "proc_bsdshortinfo": 64,
     "proc_uniqidentifierinfo": 56,
 }
+
+
+# --- the same layouts as struct formats, for reading a whole buffer in one C call -----------------
+# (``RUSAGE_UNPACK.unpack_from(buffer)``: one tuple instead of dozens of ctypes attribute reads;
+# tests/test_libproc_abi.py checks they agree with the ctypes structs field by field.)
+RUSAGE_UNPACK = struct.Struct("=16s" + "Q" * len(_RUSAGE_FIELDS) + "9Q")
+RUSAGE_INDEX: dict[str, int] = {name: i + 1 for i, (name, _) in enumerate(_RUSAGE_FIELDS)}
+
+TASKALLINFO_UNPACK = struct.Struct("=12I16s32s5Ii2Q" + "6Q12i")
+TASKALLINFO_INDEX: dict[str, int] = {
+    name: i
+    for i, name in enumerate(
+        [f[0] for f in ProcBsdInfo._fields_] + [f[0] for f in ProcTaskInfo._fields_]
+    )
+}
+
+SHORTBSDINFO_UNPACK = struct.Struct("=4I16s8I")
+SHORTBSDINFO_INDEX: dict[str, int] = {f[0]: i for i, f in enumerate(ProcBsdShortInfo._fields_)}

@@ -25,7 +25,9 @@ as reported ("stopped", "zombie", "starting").
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -34,11 +36,11 @@ from lagwatch.model import ProcessSample
 from lagwatch.sources import libproc_abi as abi
 from lagwatch.sources.base import SourceError, SourceReading
 from lagwatch.sources.libproc import (
+    ENV_LIBRARY,
     AccessDenied,
     LibProc,
     LibprocError,
     ProcessGone,
-    ticks_to_ns,
 )
 
 try:  # Unix-only: this module must still import everywhere.
@@ -87,15 +89,46 @@ def expand_name(name: str, path: str | None) -> str:
 
 @dataclass(slots=True)
 class _Known:
-    """What is cached per process identity: its full name, looked up once."""
+    """Cached per process identity: the kernel's raw name bytes and the full name made of them
+    (looked up once; redone when the raw bytes change, i.e. after an exec)."""
 
+    raw: bytes
     name: str
+
+
+# Field positions in the tuples read in one call from each buffer (see libproc_abi).
+_RU = abi.RUSAGE_INDEX
+_RU_USER, _RU_SYS = _RU["ri_user_time"], _RU["ri_system_time"]
+_RU_CHILD_USER, _RU_CHILD_SYS = _RU["ri_child_user_time"], _RU["ri_child_system_time"]
+_RU_WAKE, _RU_PAGEINS = _RU["ri_pkg_idle_wkups"], _RU["ri_pageins"]
+_RU_FOOTPRINT, _RU_START = _RU["ri_phys_footprint"], _RU["ri_proc_start_abstime"]
+_RU_READ, _RU_WRITE = _RU["ri_diskio_bytesread"], _RU["ri_diskio_byteswritten"]
+_RU_ENERGY = _RU["ri_energy_nj"]
+_RU_QOS = tuple((qos, _RU[field]) for qos, field in abi.QOS_FIELDS.items())
+_TA = abi.TASKALLINFO_INDEX
+_TA_STATUS, _TA_PPID, _TA_UID = _TA["pbi_status"], _TA["pbi_ppid"], _TA["pbi_uid"]
+_TA_COMM, _TA_NAME = _TA["pbi_comm"], _TA["pbi_name"]
+_TA_THREADS, _TA_RUNNING, _TA_CSW = _TA["pti_threadnum"], _TA["pti_numrunning"], _TA["pti_csw"]
+_SB = abi.SHORTBSDINFO_INDEX
+_SB_STATUS, _SB_PPID, _SB_UID, _SB_COMM = (
+    _SB["pbsi_status"], _SB["pbsi_ppid"], _SB["pbsi_uid"], _SB["pbsi_comm"]
+)  # fmt: skip
+_unpack_rusage = abi.RUSAGE_UNPACK.unpack_from
+_unpack_taskall = abi.TASKALLINFO_UNPACK.unpack_from
+_unpack_short = abi.SHORTBSDINFO_UNPACK.unpack_from
+
+
+def platforms() -> tuple[str, ...]:
+    """macOS; and, for tests, any platform where LAGWATCH_LIBSYSTEM names a stand-in library
+    (a fake libSystem built by the test suite)."""
+    if os.environ.get(ENV_LIBRARY) and sys.platform != "darwin":
+        return ("darwin", sys.platform)
+    return ("darwin",)
 
 
 def probe(lib: LibProc | None = None) -> str | None:
     """None when libproc is usable here, else why not."""
-    allowed = sys.platform == "darwin" or bool(os.environ.get("LAGWATCH_LIBSYSTEM"))
-    if not allowed:
+    if sys.platform != "darwin" and not os.environ.get(ENV_LIBRARY):
         return "libproc exists on macOS only"
     lib = lib or LibProc()
     try:
@@ -137,6 +170,9 @@ class LibprocSource:
             self.timebase_hz = self.lib.timebase_hz()
         except LibprocError as exc:
             raise SourceError(str(exc.strerror or exc)) from None
+        # ticks -> ns as an exact fraction (125/3 on Apple Silicon, 1/1 on Intel).
+        g = math.gcd(1_000_000_000, self.timebase_hz)
+        self._ns_num, self._ns_den = 1_000_000_000 // g, self.timebase_hz // g
         # ri_energy_nj is only maintained by arm64 kernels (CONFIG_PERVASIVE_ENERGY); an Intel
         # kernel leaves it 0, which must read as unknown, not as zero watts.
         self.measures_energy = self._sysctl("hw.optional.arm64") == 1
@@ -158,21 +194,22 @@ class LibprocSource:
         except LibprocError:
             return None
 
-    def _user(self, uid: int | None) -> str | None:
-        if uid is None:
-            return None
-        if uid not in self._users:
+    def _user(self, uid: int) -> str | None:
+        user = self._users.get(uid)
+        if user is None:
             if pwd is None:
-                self._users[uid] = str(uid)
+                user = str(uid)
             else:
                 try:
-                    self._users[uid] = pwd.getpwuid(uid).pw_name
+                    user = pwd.getpwuid(uid).pw_name
                 except KeyError:
-                    self._users[uid] = str(uid)
-        return self._users[uid]
+                    user = str(uid)
+            self._users[uid] = user
+        return user
 
-    def _ns(self, ticks: int) -> int:
-        return ticks_to_ns(ticks, self.timebase_hz)
+    def ns(self, ticks: int) -> int:
+        """Mach ticks -> ns with hw.tbfrequency (exact integer arithmetic)."""
+        return ticks * self._ns_num // self._ns_den
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -193,16 +230,20 @@ class LibprocSource:
             except LibprocError as exc:
                 message = f"libproc: pid {pid}: {exc.strerror or exc}"
                 if message not in self._warned:  # once per process and cause, not every tick
+                    if len(self._warned) > 1000:
+                        self._warned.clear()
                     self._warned.add(message)
                     warnings.append(message)
                 continue
             samples.append(sample)
-            live.add(sample.identity)
+            live.add((sample.pid, sample.start_id))
         self._restricted_ids = restricted_ids
         self.restricted_count = len(restricted_ids)
-        pids_seen = {ident[0] for ident in live}
-        self._known = {k: v for k, v in self._known.items() if k in live}
-        self._carried = {p: v for p, v in self._carried.items() if p in pids_seen}
+        if len(self._known) > len(live):
+            self._known = {k: v for k, v in self._known.items() if k in live}
+        if self._carried:
+            pids_seen = {ident[0] for ident in live}
+            self._carried = {p: v for p, v in self._carried.items() if p in pids_seen}
         system: dict = {"cpu_count": self._cpu_count, "restricted_processes": len(restricted_ids)}
         if self._memory_total:
             system["memory_total_bytes"] = self._memory_total
@@ -211,103 +252,105 @@ class LibprocSource:
     def _read_pid(self, pid: int, restricted_ids: dict[int, int]) -> ProcessSample:
         lib = self.lib
         try:
-            ru, flavor = lib.rusage(pid)
+            buf, flavor = lib.rusage(pid)
         except AccessDenied:
             return self._restricted(pid, restricted_ids)
-        start = int(ru.ri_proc_start_abstime)
+        ru = _unpack_rusage(buf)
         try:
-            info = lib.task_all_info(pid)
+            t = _unpack_taskall(lib.task_all_info(pid))
         except ProcessGone:
             return self._zombie_or_gone(pid, ru, flavor)
         except AccessDenied:  # rusage allowed but task info not (sandbox/MACF): partial view
             return self._restricted(pid, restricted_ids, ru=ru, flavor=flavor)
-        bsd, task = info.pbsd, info.ptinfo
-        start_id = self._start_id(pid, start)
+        start_id = self._start_id(pid, ru[_RU_START])
+        uid = t[_TA_UID]
         sample = ProcessSample(
             pid=pid,
             start_id=start_id,
-            name=self._name(pid, start_id, _cstr(bsd.pbi_name) or _cstr(bsd.pbi_comm)),
-            ppid=int(bsd.pbi_ppid),
-            uid=int(bsd.pbi_uid),
-            user=self._user(int(bsd.pbi_uid)),
-            state=state_name(int(bsd.pbi_status), int(task.pti_numrunning)),
-            threads=int(task.pti_threadnum),
-            ctx_switches=int(task.pti_csw),
+            name=self._name(pid, start_id, t[_TA_NAME] + t[_TA_COMM]),
+            ppid=t[_TA_PPID],
+            uid=uid,
+            user=self._user(uid),
+            state=state_name(t[_TA_STATUS], t[_TA_RUNNING]),
+            threads=t[_TA_THREADS],
+            ctx_switches=t[_TA_CSW],
         )
         self._fill_rusage(sample, ru, flavor)
         return sample
 
-    def _fill_rusage(self, s: ProcessSample, ru: abi.RusageInfoV6, flavor: int) -> None:
-        ns = self._ns
-        s.memory_bytes = int(ru.ri_phys_footprint)
-        s.cpu_ns = ns(int(ru.ri_user_time) + int(ru.ri_system_time))
-        s.child_cpu_ns = ns(int(ru.ri_child_user_time) + int(ru.ri_child_system_time))
-        s.wakeups = int(ru.ri_pkg_idle_wkups)
-        s.pageins = int(ru.ri_pageins)
-        s.disk_read_bytes = int(ru.ri_diskio_bytesread)
-        s.disk_write_bytes = int(ru.ri_diskio_byteswritten)
-        s.cpu_qos_ns = {q: ns(int(getattr(ru, f))) for q, f in abi.QOS_FIELDS.items()}
+    def _fill_rusage(self, s: ProcessSample, ru: tuple, flavor: int) -> None:
+        num, den = self._ns_num, self._ns_den
+        s.memory_bytes = ru[_RU_FOOTPRINT]
+        s.cpu_ns = (ru[_RU_USER] + ru[_RU_SYS]) * num // den
+        s.child_cpu_ns = (ru[_RU_CHILD_USER] + ru[_RU_CHILD_SYS]) * num // den
+        s.wakeups = ru[_RU_WAKE]
+        s.pageins = ru[_RU_PAGEINS]
+        s.disk_read_bytes = ru[_RU_READ]
+        s.disk_write_bytes = ru[_RU_WRITE]
+        s.cpu_qos_ns = {qos: ru[i] * num // den for qos, i in _RU_QOS}
         if flavor >= abi.RUSAGE_INFO_V6 and self.measures_energy:
-            s.energy_nj = int(ru.ri_energy_nj)
+            s.energy_nj = ru[_RU_ENERGY]
 
     def _start_id(self, pid: int, start_abstime: int) -> int:
-        carried = self._carried.get(pid)
-        if carried is not None:
-            if carried[0] == start_abstime:
-                return carried[1]
-            del self._carried[pid]  # a new process took the pid
+        if self._carried:
+            carried = self._carried.get(pid)
+            if carried is not None:
+                if carried[0] == start_abstime:
+                    return carried[1]
+                del self._carried[pid]  # a new process took the pid
         old_uid = self._restricted_ids.get(pid)
         if old_uid is not None:
             # Restricted at the last read, readable now: the same process (it changed user)
             # or a new one on a reused pid. Only the unique id can tell.
-            try:
+            with contextlib.suppress(LibprocError):
                 if self.lib.unique_id(pid) == old_uid:
                     self._carried[pid] = (start_abstime, old_uid)
                     return old_uid
-            except LibprocError:
-                pass
         return start_abstime
 
-    def _name(self, pid: int, start_id: int, name: str) -> str:
+    def _name(self, pid: int, start_id: int, raw: bytes) -> str:
+        """The name from pbi_name (else pbi_comm), completed from the executable path when the
+        kernel cut it; cached per identity while the raw bytes stay the same."""
         known = self._known.get((pid, start_id))
-        if known is not None:
+        if known is not None and known.raw == raw:
             return known.name
+        name = _cstr(raw[: 2 * abi.MAXCOMLEN]) or _cstr(raw[2 * abi.MAXCOMLEN :])
         if len(name) in (_COMM_MAX, _NAME_MAX) or not name:
-            try:
-                name = expand_name(name, self.lib.path(pid))
-            except LibprocError:
-                pass
-        self._known[(pid, start_id)] = _Known(name or f"pid {pid}")
-        return self._known[(pid, start_id)].name
+            with contextlib.suppress(LibprocError):
+                name = expand_name(name, self.lib.pidpath(pid))
+        name = name or f"pid {pid}"
+        self._known[(pid, start_id)] = _Known(raw, name)
+        return name
 
     def _restricted(
         self,
         pid: int,
         restricted_ids: dict[int, int],
-        ru: abi.RusageInfoV6 | None = None,
+        ru: tuple | None = None,
         flavor: int | None = None,
     ) -> ProcessSample:
         """Another user's process: only what the unchecked calls give."""
         try:
-            short: abi.ProcBsdShortInfo | None = self.lib.short_bsd_info(pid)
+            short: tuple | None = _unpack_short(self.lib.short_bsd_info(pid))
         except AccessDenied:  # a sandbox can deny even this: keep the pid, know nothing
             short = None
         try:
             uniq = self.lib.unique_id(pid)
         except AccessDenied:
             uniq = 0
-        start_id = int(ru.ri_proc_start_abstime) if ru is not None else uniq
+        start_id = ru[_RU_START] if ru is not None else uniq
         restricted_ids[pid] = uniq
+        raw = short[_SB_COMM] if short is not None else b""
         known = self._known.get((pid, start_id))
-        if known is None:
-            comm = _cstr(short.pbsi_comm) if short is not None else ""
-            known = self._known[(pid, start_id)] = _Known(self._restricted_name(pid, comm))
+        if known is None or known.raw != raw:
+            known = _Known(raw, self._restricted_name(pid, _cstr(raw)))
+            self._known[(pid, start_id)] = known
         sample = ProcessSample(pid=pid, start_id=start_id, name=known.name, restricted=True)
         if short is not None:
-            sample.ppid = int(short.pbsi_ppid)
-            sample.uid = int(short.pbsi_uid)
+            sample.ppid = short[_SB_PPID]
+            sample.uid = short[_SB_UID]
             sample.user = self._user(sample.uid)
-            sample.state = state_name(int(short.pbsi_status), None)
+            sample.state = state_name(short[_SB_STATUS], None)
         if ru is not None and flavor is not None:
             self._fill_rusage(sample, ru, flavor)
         return sample
@@ -320,26 +363,28 @@ class LibprocSource:
         except LibprocError:
             name = comm
         if len(name) in (_COMM_MAX, _NAME_MAX) or not name:
-            try:
-                name = expand_name(name, self.lib.path(pid))
-            except LibprocError:
-                pass
+            with contextlib.suppress(LibprocError):
+                name = expand_name(name, self.lib.pidpath(pid))
         return name or f"pid {pid}"
 
-    def _zombie_or_gone(self, pid: int, ru: abi.RusageInfoV6, flavor: int) -> ProcessSample:
+    def _zombie_or_gone(self, pid: int, ru: tuple, flavor: int) -> ProcessSample:
         """Task info fails with ESRCH for a zombie (no task left) and for a process that just
         exited; the short BSD info, which can reach zombies, tells which."""
-        short = self.lib.short_bsd_info(pid, zombies=True)  # ProcessGone: it really is gone
-        if int(short.pbsi_status) != abi.SZOMB:
+        short = _unpack_short(self.lib.short_bsd_info(pid, zombies=True))  # ProcessGone: gone
+        if short[_SB_STATUS] != abi.SZOMB:
             raise ProcessGone(errno.ESRCH, f"pid {pid} exited during the read")
-        start_id = self._start_id(pid, int(ru.ri_proc_start_abstime))
+        start_id = self._start_id(pid, ru[_RU_START])
+        uid = short[_SB_UID]
+        known = self._known.get((pid, start_id))  # keep the name it had while alive
         sample = ProcessSample(
             pid=pid,
             start_id=start_id,
-            name=self._name(pid, start_id, _cstr(short.pbsi_comm)),
-            ppid=int(short.pbsi_ppid),
-            uid=int(short.pbsi_uid),
-            user=self._user(int(short.pbsi_uid)),
+            name=known.name
+            if known is not None
+            else self._name(pid, start_id, bytes(2 * abi.MAXCOMLEN) + short[_SB_COMM]),
+            ppid=short[_SB_PPID],
+            uid=uid,
+            user=self._user(uid),
             state="zombie",
         )
         self._fill_rusage(sample, ru, flavor)
@@ -347,4 +392,3 @@ class LibprocSource:
 
     def close(self) -> None:
         self._known.clear()
-

@@ -45,6 +45,9 @@ _STATES = {
 }
 _PF_KTHREAD = 0x00200000
 _READ_SIZE = 8192
+# Per-file read sizes: os.pread allocates the whole size on every call, and stat and schedstat
+# are short. A read that fills its size is repeated with _READ_SIZE.
+_SIZES = (1024, _READ_SIZE, _READ_SIZE, 256)
 # Errors that mean "this process is gone" rather than "something is wrong".
 _GONE = (errno.ESRCH, errno.ENOENT)
 
@@ -169,15 +172,15 @@ class _Denied(Exception):
     pass
 
 
-_STAT, _STATUS, _IO = 0, 1, 2
-_FILES = ("stat", "status", "io")
+_STAT, _STATUS, _IO, _SCHED = 0, 1, 2, 3
+_FILES = ("stat", "status", "io", "schedstat")
 _REFUSED = -2  # a descriptor slot whose file the kernel refused: not retried for this process
 
 
 @dataclass(slots=True)
 class _PidState:
     starttime: int
-    fds: list[int] = field(default_factory=lambda: [-1, -1, -1])
+    fds: list[int] = field(default_factory=lambda: [-1, -1, -1, -1])
     # Context switches summed over threads: last count per tid and the running totals. Threads
     # that exit take their counts with them, so totals advance by per-thread deltas.
     thread_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -189,6 +192,7 @@ class _PidState:
     # texts come back byte-identical, and comparing bytes is far cheaper than parsing them.
     last_texts: tuple[bytes, bytes, bytes] | None = None
     last_args: tuple | None = None
+    last_sched: bytes = b""  # /proc/PID/schedstat last tick
 
 
 def _classify(exc: OSError) -> Exception:
@@ -215,6 +219,8 @@ class ProcfsSource:
         self.keep_fds = keep_fds
         self.thread_refresh_s = thread_refresh_s
         self.reuse_unchanged = reuse_unchanged  # off only to measure the worst case
+        # schedstat needs CONFIG_SCHED_INFO; without it every file is read every tick.
+        self._schedstat = reuse_unchanged and os.path.exists(f"{proc_root}/self/schedstat")
         self._ns_per_tick = 1e9 / os.sysconf("SC_CLK_TCK")
         self._pids: dict[int, _PidState] = {}
         self._users: dict[int, str | None] = {}
@@ -231,7 +237,10 @@ class ProcfsSource:
         fd = fds[which]
         if fd >= 0:
             try:
-                return os.pread(fd, _READ_SIZE, 0)
+                data = os.pread(fd, _SIZES[which], 0)
+                if len(data) == _SIZES[which]:
+                    data = os.pread(fd, _READ_SIZE, 0)
+                return data
             except OSError as exc:
                 os.close(fd)
                 fds[which] = -1
@@ -323,13 +332,25 @@ class ProcfsSource:
         fds = state.fds
         fd = fds[_STAT]
         try:
-            stat = os.pread(fd, _READ_SIZE, 0) if fd >= 0 else self._read(pid, state, _STAT)
+            stat = os.pread(fd, 1024, 0) if fd >= 0 else self._read(pid, state, _STAT)
+            if len(stat) == 1024:
+                stat = self._read(pid, state, _STAT)  # a long name: read the rest
         except _Denied:
             raise _Gone from None  # stat is world-readable; denied means hidden (hidepid)
         except OSError as exc:
             os.close(fd)
             fds[_STAT] = -1
             raise _classify(exc) from None
+        last = state.last_texts
+        if self._schedstat and last is not None and stat == last[0] and state.last_args[9] == 1:
+            # Same stat text and one thread: if schedstat's count of times the thread was
+            # scheduled is also unchanged, it has not run, so it cannot have switched, read,
+            # written or touched memory: status and io are unchanged and need no reading.
+            sched = self._read(pid, state, _SCHED)
+            unchanged = sched == state.last_sched
+            state.last_sched = sched
+            if unchanged and self.reuse_unchanged:
+                return ProcessSample(*state.last_args)
         restricted = False
         try:
             status = self._read(pid, state, _STATUS)
@@ -346,8 +367,10 @@ class ProcfsSource:
             restricted = True
 
         texts = (stat, status, io)
-        if self.reuse_unchanged and texts == state.last_texts and (
-            state.last_args[9] == 1 or now - state.threads_read_at < self.thread_refresh_s
+        if (
+            self.reuse_unchanged
+            and texts == state.last_texts
+            and (state.last_args[9] == 1 or now - state.threads_read_at < self.thread_refresh_s)
         ):
             return ProcessSample(*state.last_args)  # nothing changed since the last tick
         args = self._parse(pid, state, texts, restricted, now)

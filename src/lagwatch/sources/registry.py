@@ -1,8 +1,8 @@
 """Which sources exist, which work here, and which run together.
 
 Sources are listed once, with the facts `lagwatch sources` shows. Selection runs every usable
-source of the platform in priority order; for each metric the first source that knows it wins
-(see lagwatch.model.merge_patch).
+augmenting source of the platform and the first process source (in priority order) that starts;
+for each metric the first source that knows it wins (see lagwatch.model.merge_patch).
 """
 
 from __future__ import annotations
@@ -10,7 +10,17 @@ from __future__ import annotations
 import os
 import sys
 
-from lagwatch.sources import drm_fdinfo, procfs, psutil_source, rapl
+from lagwatch.sources import (
+    drm_fdinfo,
+    iokit_gpu,
+    macos_libproc,
+    nettop,
+    procfs,
+    psutil_source,
+    rapl,
+    top_live,
+)
+from lagwatch.sources import powermetrics as powermetrics_source
 from lagwatch.sources.base import Source, SourceError, SourceInfo
 
 # Every source lagwatch knows, best first within its kind.
@@ -46,6 +56,76 @@ SOURCES: list[SourceInfo] = [
         description="CPU package energy (RAPL, /sys/class/powercap), split by CPU-time share",
         probe=rapl.probe,
         factory=rapl.RaplSource,
+        priority=60,
+    ),
+    # macOS. Process sources are tried in priority order and only the first that starts runs:
+    # libproc (10), then `top -l` (the `top` source), then psutil (90).
+    SourceInfo(
+        name="libproc",
+        kind="processes",
+        platforms=macos_libproc.platforms(),
+        metrics=(
+            "cpu",
+            "memory",
+            "threads",
+            "disk",
+            "pageins",
+            "wakeups",
+            "ctx_switches",
+            "power",
+        ),
+        needs_root=False,
+        description="proc_pid_rusage + proc_pidinfo via libSystem; other users' processes are "
+        "listed as restricted (name, parent, user) unless run as root",
+        probe=macos_libproc.probe,
+        factory=macos_libproc.LibprocSource,
+        priority=10,
+        detail=macos_libproc.detail,
+    ),
+    SourceInfo(
+        name="iokit-gpu",
+        kind="augment",
+        platforms=("darwin",),
+        metrics=("gpu",),
+        needs_root=False,
+        description="GPU time per process from the AGX driver's user clients in the IORegistry",
+        probe=iokit_gpu.probe,
+        factory=iokit_gpu.IokitGpuSource,
+        priority=20,
+        detail=iokit_gpu.detail,
+    ),
+    SourceInfo(
+        name="nettop",
+        kind="augment",
+        platforms=("darwin",),
+        metrics=("network",),
+        needs_root=False,
+        description="bytes in + out per process from one long-lived `nettop -L 0` child",
+        probe=nettop.probe,
+        factory=nettop.NettopSource,
+        priority=30,
+    ),
+    SourceInfo(
+        name="powermetrics",
+        kind="augment",
+        platforms=("darwin",),
+        metrics=("energy", "power", "disk", "network", "pageins", "wakeups"),
+        needs_root=True,
+        description="Apple's own Energy Impact per process and CPU/GPU/ANE power, from one "
+        "long-lived `powermetrics -f plist` child",
+        probe=powermetrics_source.probe,
+        factory=powermetrics_source.PowermetricsSource,
+        priority=40,
+    ),
+    SourceInfo(
+        name="top",
+        kind="processes",
+        platforms=("darwin",),
+        metrics=("cpu", "memory", "threads", "pageins", "wakeups", "ctx_switches", "energy"),
+        needs_root=False,
+        description="one long-lived `top -l 0` child; the fallback where libproc is unusable",
+        probe=top_live.probe,
+        factory=top_live.TopSource,
         priority=60,
     ),
     SourceInfo(
@@ -107,13 +187,14 @@ def select(names: list[str] | None = None) -> tuple[list[Source], list[str]]:
         wanted = [by_name(n) for n in names]
     else:
         wanted = [s for s in SOURCES if unavailable_reason(s) is None]
-        # The portable fallback only runs when no native process source is usable.
-        if any(s.kind == "processes" and s.name != "psutil" for s in wanted):
-            wanted = [s for s in wanted if s.name != "psutil"]
     wanted.sort(key=lambda s: s.priority)
     started: list[Source] = []
     problems: list[str] = []
     for info in wanted:
+        if not names and info.kind == "processes" and _has_process_source(started):
+            # Automatic choice: one process source, the best that starts (native first, the
+            # portable psutil last), so a failing native binding falls back instead of failing.
+            continue
         reason = unavailable_reason(info)
         if reason is None:
             try:
@@ -124,7 +205,26 @@ def select(names: list[str] | None = None) -> tuple[list[Source], list[str]]:
             except OSError as exc:
                 reason = str(exc)
         problems.append(f"{info.name}: {reason}")
-    if not any(by_name(s.name).kind == "processes" for s in started):
+    if not _has_process_source(started):
         detail = "; ".join(problems) or "none selected"
         raise SourceError(f"no process source could start ({detail})")
     return started, problems
+
+
+def start_fallback(exclude: set[str]) -> Source | None:
+    """The best usable process source not in ``exclude``, started; None if none starts. The
+    sampler calls this when its process source fails at run time."""
+    for info in sorted(SOURCES, key=lambda s: s.priority):
+        if info.kind != "processes" or info.name in exclude:
+            continue
+        if unavailable_reason(info) is not None:
+            continue
+        try:
+            return info.factory()
+        except (SourceError, OSError):
+            continue
+    return None
+
+
+def _has_process_source(started: list[Source]) -> bool:
+    return any(by_name(s.name).kind == "processes" for s in started)

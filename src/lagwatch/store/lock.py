@@ -2,14 +2,19 @@
 
 The lock file sits beside the database and holds a small JSON note about the daemon (pid, start,
 health), which `lagwatch status` reads. ``flock`` is released on any exit, SIGKILL included, so a
-crashed daemon never leaves a stale lock behind.
+crashed daemon never leaves a stale lock behind. A second lock in the temporary directory, named
+after the database's path, is always taken too: it still works when the database's folder is
+read-only (the daemon must then keep sampling and wait for it to become writable).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,9 @@ try:  # POSIX only; this module must still import elsewhere.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class AlreadyRunning(Exception):
@@ -36,6 +44,25 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
+def fallback_lock_path(db_path: Path) -> Path:
+    digest = hashlib.sha1(str(Path(db_path).absolute()).encode()).hexdigest()[:16]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"lagwatch-{uid}" / f"{digest}.lock"
+
+
+def _lock(path: Path) -> int:
+    """Open and flock ``path``; BlockingIOError (with the fd closed) when it is held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        exc.filename = _read_note(fd)  # type: ignore[assignment]
+        os.close(fd)
+        raise
+    return fd
+
+
 def _read_note(fd: int) -> dict[str, Any]:
     try:
         data = os.pread(fd, 65536, 0)
@@ -49,49 +76,50 @@ class DaemonLock:
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self.path = lock_path(self.db_path)
-        self._fd: int | None = None
+        self.fallback = fallback_lock_path(self.db_path)
+        self._fds: list[int] = []
         self.note: dict[str, Any] = {}
 
     def acquire(self, **note: Any) -> None:
-        """Take the lock or raise AlreadyRunning; OSError if the lock file cannot be made."""
+        """Take the lock or raise AlreadyRunning; OSError if no lock file can be made."""
         if fcntl is None:  # pragma: no cover
             raise OSError("daemon locking needs a POSIX system")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            info = _read_note(fd)
-            os.close(fd)
+            self._fds.append(_lock(self.fallback))
+            try:
+                self._fds.append(_lock(self.path))
+            except OSError as exc:
+                if isinstance(exc, BlockingIOError) or exc.errno not in _UNWRITABLE:
+                    raise
+                # The database's folder is read-only: the temporary lock alone guards it.
+        except BlockingIOError as exc:
+            self.release()
+            info = exc.filename if isinstance(exc.filename, dict) else {}
             raise AlreadyRunning(self.db_path, info) from None
-        self._fd = fd
+        except OSError:
+            self.release()
+            raise
         self.update(pid=os.getpid(), started_at=time.time(), db=str(self.db_path), **note)
 
     def update(self, **changes: Any) -> None:
         """Rewrite the note (best effort: a full disk must not stop the daemon)."""
         self.note.update(changes)
         self.note["updated_at"] = time.time()
-        if self._fd is None:
-            return
         data = json.dumps(self.note, default=str).encode()
-        with contextlib.suppress(OSError):
-            os.pwrite(self._fd, data, 0)
-            os.ftruncate(self._fd, len(data))
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
-        os.close(self._fd)  # closing drops the flock
-        self._fd = None
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)  # closing drops the flock
+        self._fds.clear()
 
 
-def running_daemon(db_path: Path) -> dict[str, Any] | None:
-    """The note of the daemon holding the lock on ``db_path``, or None if none runs."""
-    if fcntl is None:  # pragma: no cover
-        return None
-    path = lock_path(Path(db_path))
+def _held_note(path: Path) -> dict[str, Any] | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -107,3 +135,15 @@ def running_daemon(db_path: Path) -> dict[str, Any] | None:
         return None
     finally:
         os.close(fd)
+
+
+def running_daemon(db_path: Path) -> dict[str, Any] | None:
+    """The note of the daemon holding the lock on ``db_path``, or None if none runs."""
+    if fcntl is None:  # pragma: no cover
+        return None
+    db_path = Path(db_path)
+    for path in (lock_path(db_path), fallback_lock_path(db_path)):
+        note = _held_note(path)
+        if note is not None:
+            return note
+    return None

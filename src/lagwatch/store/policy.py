@@ -9,6 +9,7 @@ out even in the top K: on an idle machine a tick stores only its summary.
 
 from __future__ import annotations
 
+import heapq
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -28,40 +29,48 @@ class RecordPolicy:
 
 def select_rows(ranking: Ranking, policy: RecordPolicy = RecordPolicy()) -> list[ProcessRow]:
     """The rows to record, worst first (by score, then pid)."""
-    by_score = sorted(ranking.processes, key=lambda r: (-r.score, r.pid))
+    # nlargest, not a full sort: a tick holds every process, the record a few dozen.
+    worst = heapq.nlargest(policy.max_rows, ranking.processes, key=lambda r: (r.score, -r.pid))
     chosen: dict[int, ProcessRow] = {}
-    for n, row in enumerate(by_score):
+    for n, row in enumerate(worst):
         if row.score < policy.min_score:
             break
         if n < policy.top_k or row.score >= policy.threshold:
             chosen[row.pid] = row
     if policy.top_energy:
-        energetic = [
-            r
-            for r in ranking.processes
-            if r.energy_impact is not None and r.energy_impact >= policy.min_energy_impact
-        ]
-        energetic.sort(key=lambda r: (-(r.energy_impact or 0.0), r.pid))
-        for row in energetic[: policy.top_energy]:
+        energetic = heapq.nlargest(
+            policy.top_energy,
+            (
+                r
+                for r in ranking.processes
+                if r.energy_impact is not None and r.energy_impact >= policy.min_energy_impact
+            ),
+            key=lambda r: (r.energy_impact or 0.0, -r.pid),
+        )
+        for row in energetic:
             chosen.setdefault(row.pid, row)
     rows = sorted(chosen.values(), key=lambda r: (-r.score, r.pid))
     return rows[: policy.max_rows]
 
 
-def _sum(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return round(sum(known), 2) if known else None
-
-
 def summarize(ranking: Ranking) -> dict[str, Any]:
-    """System-wide figures of one tick (sums over every process seen, not only those kept)."""
-    procs = ranking.processes
-    disk: list[float | None] = []
-    for r in procs:
-        if r.disk_read_bytes_per_s is None and r.disk_write_bytes_per_s is None:
-            disk.append(None)
-        else:
-            disk.append((r.disk_read_bytes_per_s or 0.0) + (r.disk_write_bytes_per_s or 0.0))
+    """System-wide figures of one tick (sums over every process seen, not only those kept).
+    A sum is None when no process knew the figure."""
+    top: float | None = None
+    cpu = disk = pageins = 0.0
+    has_cpu = has_disk = has_pageins = False
+    for r in ranking.processes:  # one pass: this runs over every process every tick
+        if top is None or r.score > top:
+            top = r.score
+        if r.cpu_percent is not None:
+            cpu += r.cpu_percent
+            has_cpu = True
+        if r.disk_read_bytes_per_s is not None or r.disk_write_bytes_per_s is not None:
+            disk += (r.disk_read_bytes_per_s or 0.0) + (r.disk_write_bytes_per_s or 0.0)
+            has_disk = True
+        if r.pageins_per_s is not None:
+            pageins += r.pageins_per_s
+            has_pageins = True
     load: float | None = None
     if hasattr(os, "getloadavg"):
         try:
@@ -69,11 +78,11 @@ def summarize(ranking: Ranking) -> dict[str, Any]:
         except OSError:
             load = None
     return {
-        "top_score": max((r.score for r in procs), default=None),
-        "process_count": len(procs),
+        "top_score": top,
+        "process_count": len(ranking.processes),
         "restricted_count": ranking.restricted_count,
-        "cpu_percent_total": _sum([r.cpu_percent for r in procs]),
-        "disk_bytes_per_s_total": _sum(disk),
-        "pageins_per_s_total": _sum([r.pageins_per_s for r in procs]),
+        "cpu_percent_total": round(cpu, 2) if has_cpu else None,
+        "disk_bytes_per_s_total": round(disk, 2) if has_disk else None,
+        "pageins_per_s_total": round(pageins, 2) if has_pageins else None,
         "load_1m": load,
     }

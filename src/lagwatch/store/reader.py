@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,15 @@ from lagwatch.store.schema import (
 )
 
 _BATCH = 500
+_RANKING_FIELDS = frozenset(f.name for f in fields(Ranking)) - {"processes", "system", "sources"}
 _TICK_COLUMNS = (
     "t.id, t.time, t.interval_s, c.platform, c.sources, c.system, t.process_count, "
     "t.restricted_count, t.sweep_s, t.extra, t.top_score, t.level, t.cpu_percent_total, "
     "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
 )
-_PROC_SELECT = f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra FROM procs"
+_PROC_SELECT = (
+    f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra FROM procs"
+)
 
 
 @dataclass(slots=True)
@@ -50,7 +53,8 @@ class RecordedRanking(Ranking):
             out["restricted_count"] = self.seen_restricted_count
         out["recorded_count"] = len(self.processes)
         for key, value in self.extra.items():
-            out.setdefault(key, value)
+            if out.get(key) is None:
+                out[key] = value
         return out
 
 
@@ -124,7 +128,8 @@ class History:
     def _ranking(tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
         (tid, t, interval_s, platform, sources, system, pcount, rcount, sweep_s, extra,
          top_score, level, cpu_total, disk_total, pageins_total, load) = tick  # fmt: skip
-        return RecordedRanking(
+        extras = json.loads(extra) if extra else {}
+        ranking = RecordedRanking(
             time=t,
             interval_s=interval_s,
             platform=platform or "",
@@ -142,9 +147,15 @@ class History:
                 "pageins_per_s_total": pageins_total,
                 "load_1m": load,
             },
-            extra=json.loads(extra) if extra else {},
             tick_id=tid,
         )
+        # Keys that have since become Ranking fields (energy_source) go back to their field.
+        for key, value in extras.items():
+            if key in _RANKING_FIELDS:
+                setattr(ranking, key, value)
+            else:
+                ranking.extra[key] = value
+        return ranking
 
     def _rows_for(
         self, tick_ids: list[int], pid: int | None, name: str | None
@@ -224,8 +235,9 @@ class History:
         if not pids:
             return []
         marks = ",".join("?" * len(pids))
+        columns = ", ".join("p." + c for c in PROCESS_COLUMNS)
         sql = (
-            f"SELECT t.time, t.interval_s, p.tick_id, {', '.join('p.' + c for c in PROCESS_COLUMNS)}, "
+            f"SELECT t.time, t.interval_s, p.tick_id, {columns}, "
             f"p.start_id, p.subscores, p.extra FROM procs p JOIN ticks t ON t.id = p.tick_id "
             f"WHERE p.pid IN ({marks}) AND t.time >= ? AND t.time <= ? ORDER BY t.time, p.pid"
         )

@@ -22,7 +22,7 @@ class Retention:
     tiers: tuple[tuple[float, float], ...] = ((1 * DAY, 60.0), (7 * DAY, 600.0))
     event_margin_s: float = 120.0  # ticks this close to an event keep full resolution
     events_keep_s: float = 365 * DAY
-    batch_ticks: int = 20000
+    batch_ticks: int = 5000  # bounds how long one pass holds the write lock
 
 
 def plan_thinning(

@@ -144,8 +144,30 @@ def check_readable(conn: sqlite3.Connection, path: Path | str) -> int:
     return version
 
 
-def migrate(conn: sqlite3.Connection, path: Path | str = "database", upto: int | None = None) -> int:
-    """Bring the schema to ``upto`` (default: current), one transaction per version."""
+def statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (comments and quoted ';' are safe)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buf.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement: {buf.strip()[:60]}")
+    return out
+
+
+def migrate(
+    conn: sqlite3.Connection, path: Path | str = "database", upto: int | None = None
+) -> int:
+    """Bring the schema to ``upto`` (default: current), one transaction per version.
+
+    The version is re-read under the write lock, so two processes opening a new database at
+    once (a daemon starting, a reader) never apply the same step twice.
+    """
     target = SCHEMA_VERSION if upto is None else upto
     version = check_readable(conn, path)
     if version == 0:
@@ -153,15 +175,17 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "database", upto: int |
         if tables[0]:
             raise StoreError(f"{path} is an SQLite database but not lagwatch history")
     while version < target:
-        script = MIGRATIONS[version]
-        version += 1
-        # executescript commits first; BEGIN IMMEDIATE makes the step atomic and exclusive.
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA application_id = {APPLICATION_ID};\n"
-                f"PRAGMA user_version = {version};\nCOMMIT;"
-            )
-        except sqlite3.Error:
+            version = schema_version(conn)
+            if version < target:
+                for statement in statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
             if conn.in_transaction:
                 conn.rollback()
             raise

@@ -7,9 +7,11 @@ later tick retries; when a write succeeds the queue is written and the recovery 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections import deque
@@ -43,6 +45,17 @@ class Condition:
     advice: str
 
 
+def _fs_read_only(path: Path) -> bool:
+    """Whether the folder holding ``path`` cannot be written now (read-only mount or rights)."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except (OSError, AttributeError):
+        pass
+    return os.path.isdir(folder) and not os.access(folder, os.W_OK)
+
+
 def classify(exc: BaseException, path: Path) -> Condition:
     """Turn a write failure into a condition a user can act on."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -56,7 +69,8 @@ def classify(exc: BaseException, path: Path) -> Condition:
             f"the disk holding {where} is full; free some space there and writes resume "
             "(ticks are kept in memory meanwhile)",
         )
-    if primary == 8 or os_errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text:
+    read_only = primary == 8 or os_errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    if read_only or "readonly" in text or (primary in (10, 14) and _fs_read_only(path)):
         return Condition(
             "read-only",
             f"{path} is read-only; make it and its folder writable (chmod u+w, or remount the "
@@ -97,16 +111,16 @@ class Recorder:
     def __init__(
         self,
         db_path: Path,
-        policy: RecordPolicy = RecordPolicy(),
-        retention: Retention = Retention(),
+        policy: RecordPolicy | None = None,
+        retention: Retention | None = None,
         pending_max: int = 600,
         maintain_every_s: float = 60.0,
         busy_timeout_ms: int = 100,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(db_path)
-        self.policy = policy
-        self.retention = retention
+        self.policy = policy or RecordPolicy()
+        self.retention = retention or Retention()
         self.busy_timeout_ms = busy_timeout_ms
         self.clock = clock
         self.maintain_every_s = maintain_every_s
@@ -141,6 +155,18 @@ class Recorder:
         self._dirty_events[id(event)] = event
         return self.flush() if flush else False
 
+    def close_dangling(self) -> bool:
+        """End episodes a killed daemon left open, at the last moment they were known."""
+
+        def run() -> None:
+            self._connect().execute(
+                "UPDATE events SET end = start + coalesce(duration_s, 0), "
+                "details = json_set(coalesce(details, '{}'), '$.ended', 'daemon died') "
+                "WHERE end IS NULL"
+            )
+
+        return self._try(run)
+
     def flush(self) -> bool:
         if not self._pending and not self._dirty_events:
             return True
@@ -156,7 +182,9 @@ class Recorder:
         result: dict = {}
 
         def run() -> None:
-            result.update(thin(self._connect(), time.time() if now is None else now, self.retention))
+            result.update(
+                thin(self._connect(), time.time() if now is None else now, self.retention)
+            )
 
         self._try(run)
         return result or None
@@ -166,12 +194,16 @@ class Recorder:
         return len(self._pending)
 
     def close(self) -> None:
-        self.flush()
+        self._retry_at = 0.0  # one last attempt, whatever the back-off said
+        if not self.flush() and self._pending:
+            log.warning(
+                "%d ticks could not be written before stopping (%s)",
+                len(self._pending),
+                self.condition.name if self.condition else "error",
+            )
         if self._conn is not None:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")
-            except sqlite3.Error:
-                pass
             self._conn.close()
             self._conn = None
 
@@ -197,14 +229,15 @@ class Recorder:
 
     def _failed(self, exc: BaseException) -> None:
         if self._conn is not None and self._conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.rollback()
-            except sqlite3.Error:
-                pass
         cond = classify(exc, self.path)
         if self.condition is None or cond.name != self.condition.name:
             log.warning(
-                "cannot write history (%s: %s): %s. Sampling continues.", cond.name, exc, cond.advice
+                "cannot write history (%s: %s): %s. Sampling continues.",
+                cond.name,
+                exc,
+                cond.advice,
             )
             self.condition_since = time.time()
         self.condition = cond
@@ -214,10 +247,8 @@ class Recorder:
         else:
             # Reopen next time: a read-only fallback connection never becomes writable again.
             if self._conn is not None:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     self._conn.close()
-                except sqlite3.Error:
-                    pass
                 self._conn = None
             self._retry_at = self.clock() + min(5.0, 0.5 * 2 ** min(self._failures, 4))
 
@@ -238,7 +269,12 @@ class Recorder:
         self._retry_at = 0.0
 
     def _prepare(self, ranking: Ranking, sweep_s: float | None) -> _TickRecord:
-        data_extra = {k: v for k, v in ranking.to_json(limit=0).items() if k not in _TICK_KEYS}
+        # Unknown (None) extras are not stored: reading back gives None for them anyway.
+        data_extra = {
+            k: v
+            for k, v in ranking.to_json(limit=0).items()
+            if k not in _TICK_KEYS and v is not None
+        }
         context = (
             ranking.platform,
             json.dumps(list(ranking.sources)),

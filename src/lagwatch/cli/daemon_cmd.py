@@ -1,0 +1,187 @@
+"""`lagwatch daemon`: record history, rogue episodes and pauses until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from lagwatch.cli import CliError
+from lagwatch.units import parse_duration
+
+EXIT_ALREADY_RUNNING = 3  # the systemd unit's RestartPreventExitStatus
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'HOST:PORT' or '[IPv6]:PORT' -> (host, port); ValueError with a readable reason."""
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if ":" in host:
+            raise ValueError(f"{value!r}: put an IPv6 address in brackets, e.g. [::1]:9683")
+    if not sep or not host:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9683)")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _listen_param(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _duration_param(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s lagwatch daemon: %(message)s"))
+    root = logging.getLogger("lagwatch")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
+    """Start the exporter (imported only when asked for: prometheus-client is not free)."""
+    try:
+        from lagwatch.exporter import start_exporter
+    except ImportError as exc:
+        raise CliError(f"--listen: the exporter cannot be loaded: {exc}", exit_code=1) from None
+    try:
+        return start_exporter(state, host, port, db_path, top_k=top_k)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise CliError(f"--listen: cannot listen on {host}:{port}: {why}", 1) from None
+
+
+@click.command("daemon")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History database (default: the user data directory).",
+)
+@click.option(
+    "--interval",
+    "-i",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between readings.",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    callback=_listen_param,
+    help="Serve Prometheus metrics and the JSON API here (e.g. 127.0.0.1:9683).",
+)
+@click.option(
+    "--export-top-k",
+    type=click.IntRange(min=1, max=1000),
+    default=20,
+    show_default=True,
+    help="With --listen: how many of the highest-scoring processes get per-process series.",
+)
+@click.option(
+    "--retention",
+    default="30d",
+    metavar="DURATION",
+    show_default=True,
+    callback=_duration_param,
+    help="Keep recorded ticks this long (older ones are thinned first, see docs/daemon.md).",
+)
+@click.option(
+    "--pause-threshold",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds of lateness that count as a pause.",
+)
+@click.option(
+    "--source",
+    default=None,
+    metavar="NAME[,NAME]",
+    help="Force a set of sources (see `lagwatch sources`).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log every recorded tick.")
+def command(
+    db: Path | None, interval: float, listen: tuple[str, int] | None, export_top_k: int,
+    retention: float, pause_threshold: float, source: str | None, verbose: bool,
+) -> None:  # fmt: skip
+    """Record which processes stress this machine, rogue episodes and pauses, until stopped."""
+    from lagwatch.cli.top_cmd import open_sampler
+    from lagwatch.daemon.loop import Daemon, DaemonConfig
+    from lagwatch.live import LiveState
+    from lagwatch.store import Recorder, Retention, StoreError, default_db_path
+    from lagwatch.store.lock import AlreadyRunning, DaemonLock
+
+    db_path = (db or default_db_path()).expanduser().absolute()
+    setup_logging(verbose)
+    lock = DaemonLock(db_path)
+    try:
+        lock.acquire(
+            interval_s=interval, listen=None if listen is None else f"{listen[0]}:{listen[1]}"
+        )
+    except AlreadyRunning as exc:
+        # A distinct status, so a service manager does not keep restarting a second daemon.
+        raise CliError(str(exc), exit_code=EXIT_ALREADY_RUNNING) from None
+    except OSError as exc:
+        where = exc.filename or lock.path
+        raise CliError(f"cannot create the lock {where}: {exc.strerror or exc}", 1) from None
+    exporter = None
+    try:
+        sampler = open_sampler(source)
+        first = [sampler]
+
+        def make_sampler():
+            return first.pop() if first else open_sampler(source)
+
+        recorder = Recorder(db_path, retention=Retention(keep_s=retention))
+        try:
+            recorder.open()  # a file that is not ours is fatal; a full disk is not
+        except StoreError as exc:
+            raise CliError(str(exc), exit_code=1) from None
+        state = LiveState()
+        if listen is not None:
+            exporter = start_listener(state, listen[0], listen[1], db_path, export_top_k)
+        config = DaemonConfig(interval_s=interval, pause_threshold_s=pause_threshold)
+        daemon = Daemon(make_sampler, recorder, state, config, on_health=lambda h: lock.update(**h))
+        signal.signal(signal.SIGTERM, daemon.request_stop)
+        signal.signal(signal.SIGINT, daemon.request_stop)
+        where = f", serving http://{listen[0]}:{listen[1]}/metrics" if listen else ""
+        logging.getLogger("lagwatch.daemon").info(
+            "recording to %s every %gs (pid %d, sources: %s)%s",
+            db_path, interval, os.getpid(), ", ".join(sampler.source_names), where,
+        )  # fmt: skip
+        try:
+            daemon.run()
+        except StoreError as exc:
+            raise CliError(str(exc), exit_code=1) from None
+        logging.getLogger("lagwatch.daemon").info(
+            "stopped; %d ticks recorded this run", recorder.ticks_written
+        )
+    finally:
+        if exporter is not None:
+            exporter.stop()
+        lock.release()

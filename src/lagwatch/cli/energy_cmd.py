@@ -1,0 +1,292 @@
+"""`lagwatch energy`: what drained the battery: energy per process (or app) over a period.
+
+From the daemon's history when there is one covering the period; otherwise lagwatch samples
+for the period itself (one Sampler, every interval integrated). See lagwatch.energy.integrate
+for the arithmetic and docs/metrics.md ("Energy") for where each figure comes from.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from lagwatch.cli import CliError
+from lagwatch.cli.top_cmd import open_sampler
+from lagwatch.energy.integrate import By, EnergyIntegrator
+from lagwatch.sampler import Sampler
+from lagwatch.sources.base import SourceError
+from lagwatch.units import human_duration, parse_duration
+
+DEFAULT_HISTORY_SINCE = "1h"
+DEFAULT_SAMPLE_SINCE = "10s"
+
+
+def _period(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise CliError(f"--since: {exc}") from None
+    if seconds <= 0:
+        raise CliError(f"--since: must be longer than zero: {text!r}")
+    return seconds
+
+
+def _open_sampler(source: str | None) -> Sampler:
+    return open_sampler(source)  # the same --source handling as `lagwatch top`
+
+
+def _responsible_pid_lookup() -> Any:
+    """macOS: the responsible pid of live processes (None elsewhere)."""
+    if sys.platform != "darwin":
+        return None
+    from lagwatch.energy import darwin
+
+    return darwin.responsible_pid
+
+
+def integrate_history(db_path: Path, integrator: EnergyIntegrator) -> None:
+    """Add the recorded rankings of the period. Raises CliError when the history cannot be
+    read."""
+    from lagwatch.store import History, StoreError
+
+    try:
+        with History(db_path) as history:
+            for ranking in history.rankings(integrator.since, integrator.until):
+                if ranking.energy_source is None:  # recorded as an extra key
+                    ranking.energy_source = getattr(ranking, "extra", {}).get("energy_source")
+                integrator.add(ranking)
+    except StoreError as exc:
+        raise CliError(str(exc), exit_code=1) from None
+    except sqlite3.Error as exc:
+        raise CliError(f"cannot read history {db_path}: {exc}", exit_code=1) from None
+
+
+def sample_period(
+    sampler: Sampler, period_s: float, interval_s: float, integrator: EnergyIntegrator
+) -> tuple[bool, list[str]]:
+    """Sample until the rankings cover ``period_s``; returns (interrupted, warnings)."""
+    warnings: list[str] = []
+    interval_s = min(interval_s, period_s)
+    try:
+        for ranking in sampler.rankings(interval_s):
+            integrator.add(ranking)
+            for warning in ranking.warnings:
+                if warning not in warnings:
+                    warnings.append(warning)
+            if integrator.covered_s >= period_s - interval_s / 2:
+                break
+    except KeyboardInterrupt:
+        return True, warnings
+    except SourceError as exc:
+        raise CliError(f"sampling stopped: {exc}", exit_code=1) from None
+    return False, warnings
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 10000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _print_table(report: dict[str, Any], limit: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    by = report["by"]
+    rows = report["processes" if by == "process" else "apps"][:limit]
+    measured = report["power_measured"]
+    sources = ", ".join(report["energy_sources"]) or "none"
+    period = human_duration(report["covered_s"])
+    mode = {"history": "from history", "sampled": "sampled now"}[report["mode"]]
+    console.print(
+        f"Energy over {period} ({mode}, {report['rankings']} intervals; energy source: {sources})",
+        style="dim",
+    )
+    if "ri_energy_nj" in report["energy_sources"]:
+        console.print(
+            "Energy Impact here is an estimate from measured power (100 EI per watt), "
+            "not Activity Monitor's figure.",
+            style="dim",
+        )
+    if not measured:
+        console.print(
+            "No power is measured here: figures are energy-impact-seconds "
+            "(100 EI for 1 s = one core busy for 1 s).",
+            style="dim",
+        )
+    table = Table(header_style="bold")
+    table.add_column("APP" if by == "app" else "PROCESS")
+    table.add_column("PID", justify="right")
+    if measured:
+        table.add_column("ENERGY J", justify="right")
+        table.add_column("AVG W", justify="right")
+    table.add_column("EI·s", justify="right")
+    table.add_column("AVG EI", justify="right")
+    table.add_column("CPU s", justify="right")
+    if by == "app":
+        table.add_column("PROCS", justify="right")
+    for row in rows:
+        cells = [row["name"], str(row["pid"])]
+        if measured:
+            cells += [_fmt(row["energy_j"]), _fmt(row["avg_watts"], 2)]
+        cells += [
+            _fmt(row["energy_impact_s"]),
+            _fmt(row["avg_energy_impact"]),
+            _fmt(row["cpu_s"], 2),
+        ]
+        if by == "app":
+            cells.append(str(row["member_count"]))
+        table.add_row(*cells)
+    total = report["total"]
+    cells = ["total", ""]
+    if measured:
+        cells += [_fmt(total["energy_j"]), _fmt(total["avg_watts"], 2)]
+    cells += [
+        _fmt(total["energy_impact_s"]),
+        _fmt(total["avg_energy_impact"]),
+        _fmt(total["cpu_s"], 2),
+    ]
+    if by == "app":
+        cells.append("")
+    table.add_section()
+    table.add_row(*cells, style="bold")
+    console.print(table)
+
+
+@click.command("energy")
+@click.option(
+    "--since",
+    "since_text",
+    default=None,
+    metavar="DURATION",
+    help=f"Period to add up, back from now (default {DEFAULT_HISTORY_SINCE} from history, "
+    f"{DEFAULT_SAMPLE_SINCE} when sampling).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["process", "app"]),
+    default="process",
+    show_default=True,
+    help="Group helper processes under their app.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History database (default: the daemon's).",
+)
+@click.option(
+    "--sample", is_flag=True, help="Ignore history: sample for the period now (one Sampler)."
+)
+@click.option(
+    "--interval",
+    "-i",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between readings when sampling.",
+)
+@click.option(
+    "--limit", "-k", type=click.IntRange(min=1), default=None, help="Show the K biggest users."
+)
+@click.option(
+    "--intervals",
+    "show_intervals",
+    is_flag=True,
+    help="With --json: also every interval's contribution per process (to audit the totals).",
+)
+@click.option("--source", default=None, metavar="NAME[,NAME]", help="Force sources when sampling.")
+def command(
+    since_text: str | None, by: str, as_json: bool, db: Path | None, sample: bool,
+    interval: float, limit: int | None, show_intervals: bool, source: str | None,
+) -> None:  # fmt: skip
+    """Energy used per process over a period: joules and average watts where power is
+    measured, energy-impact-seconds everywhere."""
+    if show_intervals and not as_json:
+        raise CliError("--intervals needs --json")
+    if db is not None and sample:
+        raise CliError("--db and --sample contradict each other: use one")
+    group = cast(By, by)
+    period_s = _period(since_text or DEFAULT_HISTORY_SINCE)
+    notes: list[str] = []
+    mode = "sampled"
+    report: dict[str, Any] | None = None
+
+    if not sample:
+        db_path = db
+        if db_path is None:
+            try:
+                from lagwatch.store import default_db_path
+
+                db_path = default_db_path()
+            except ImportError:
+                db_path = None
+        if db is not None and not db.exists():
+            raise CliError(f"--db: no such history database: {db}")
+        if db_path is not None and db_path.exists():
+            now = time.time()
+            integrator = EnergyIntegrator(
+                group, since=now - period_s, until=now, keep_intervals=show_intervals
+            )
+            integrate_history(db_path, integrator)
+            if integrator.rankings or db is not None:
+                mode = "history"
+                report = integrator.report(limit)
+                if not integrator.rankings:
+                    notes.append(
+                        f"no history recorded in the last {since_text or DEFAULT_HISTORY_SINCE} "
+                        f"in {db_path} (is the daemon running?)"
+                    )
+                elif integrator.covered_s < period_s * 0.9:
+                    notes.append(
+                        f"history covers {human_duration(integrator.covered_s)} of the "
+                        f"{human_duration(period_s)} asked for (the daemon was not running "
+                        "all along)"
+                    )
+            else:
+                notes.append(f"no history in the period in {db_path}; sampling now instead")
+
+    if report is None:
+        if since_text is None:
+            period_s = _period(DEFAULT_SAMPLE_SINCE)
+        sampler = _open_sampler(source)
+        integrator = EnergyIntegrator(
+            group,
+            keep_intervals=show_intervals,
+            responsible_pid=_responsible_pid_lookup() if by == "app" else None,
+        )
+        try:
+            if not as_json:
+                click.echo(
+                    f"lagwatch energy: sampling for {human_duration(period_s)} "
+                    "(Ctrl-C reports early)",
+                    err=True,
+                )
+            interrupted, warnings = sample_period(sampler, period_s, interval, integrator)
+        except KeyboardInterrupt:  # between the line above and the loop
+            interrupted, warnings = True, []
+        finally:
+            sampler.close()
+        notes += warnings
+        if interrupted:
+            notes.append(f"interrupted after {human_duration(integrator.covered_s)}")
+        report = integrator.report(limit)
+
+    report = {"mode": mode, "period_s": period_s, **report, "notes": notes}
+    if as_json:
+        sys.stdout.write(json.dumps(report, separators=(",", ":")) + "\n")
+        return
+    for note in notes:
+        click.echo(f"lagwatch energy: {note}", err=True)
+    _print_table(report, limit or 20)

@@ -1,0 +1,42 @@
+"""Options and helpers shared by the commands that read history (not a command itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lagwatch.cli import CliError
+from lagwatch.units import parse_time
+
+db_option = click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History database (default: the user data directory).",
+)
+
+
+def db_path(db: Path | None) -> Path:
+    from lagwatch.store import default_db_path
+
+    return (db or default_db_path()).expanduser().absolute()
+
+
+def open_history(db: Path | None):
+    from lagwatch.store import History, StoreError
+
+    try:
+        return History(db_path(db))
+    except StoreError as exc:
+        raise CliError(str(exc), exit_code=1) from None
+
+
+def time_param(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

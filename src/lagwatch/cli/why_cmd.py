@@ -1,0 +1,32 @@
+"""`lagwatch why`: the story of one event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lagwatch.cli import CliError
+from lagwatch.cli.store_args import db_option, open_history
+from lagwatch.render.story import build_story, render_story
+
+
+@click.command("why")
+@click.argument("event_id", type=click.IntRange(min=1), required=False)
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="The event and its timeline as JSON.")
+def command(event_id: int | None, db: Path | None, as_json: bool) -> None:
+    """Tell the story of an event (the latest if no EVENT_ID): the suspects' metrics before,
+    during and after it."""
+    with open_history(db) as history:
+        event = history.event(event_id)
+        if event is None:
+            if event_id is None:
+                raise CliError(f"no events recorded yet in {history.path}", exit_code=1)
+            raise CliError(f"no event #{event_id} in {history.path} (see lagwatch events)", 1)
+        story = build_story(event, history)
+    if as_json:
+        click.echo(json.dumps(story, indent=2))
+    else:
+        click.echo(render_story(story))

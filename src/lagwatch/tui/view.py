@@ -1,0 +1,357 @@
+"""What the TUI shows, as plain data and text: columns, units, sparklines, charts, status lines,
+filters and the `why` story. No Textual here, so all of it is testable without a terminal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
+from lagwatch.sampler import SORT_KEYS, sort_rows
+from lagwatch.units import human_bytes, human_duration, human_number, parse_time
+
+BLOCKS = " ▁▂▃▄▅▆▇█"  # index 0 is "nothing", 8 a full cell
+
+
+# -- units -------------------------------------------------------------------------------
+
+
+def compact_bytes(value: float | None) -> str:
+    """512B, 4.0K, 1.2G: binary multiples in at most 6 characters."""
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(size) < 1000 or unit == "T":
+            return f"{size:.0f}{unit}" if unit == "B" or abs(size) >= 100 else f"{size:.1f}{unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def compact_rate(value: float | None) -> str:
+    return "-" if value is None else compact_bytes(value) + "/s"
+
+
+def compact_number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100000:
+        return f"{value / 1000:.0f}k"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def format_metric(key: str, value: Any) -> str:
+    """A contract value in human units, chosen by its key's unit suffix."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float):
+        return str(value)
+    if key.endswith("_bytes_per_s"):
+        return f"{human_bytes(value)}/s"
+    if key.endswith("_bytes"):
+        return human_bytes(value)
+    if key.endswith("_percent"):
+        return f"{value:.1f} %"
+    if key.endswith("_per_s"):
+        return f"{human_number(value)}/s"
+    if key.endswith("_watts"):
+        return f"{value:.3f} W"
+    if key.endswith("_s"):
+        return human_duration(value)
+    if key == "score":
+        return f"{value:.0f}"
+    return human_number(value) if isinstance(value, float) else str(value)
+
+
+LABELS: dict[str, str] = {
+    "pid": "PID",
+    "ppid": "Parent PID",
+    "name": "Name",
+    "user": "User",
+    "state": "State",
+    "score": "Score",
+    "dominant": "Blamed on",
+    "cpu_percent": "CPU (1 core)",
+    "memory_bytes": "Memory",
+    "threads": "Threads",
+    "disk_read_bytes_per_s": "Disk read",
+    "disk_write_bytes_per_s": "Disk written",
+    "pageins_per_s": "Page-ins",
+    "wakeups_per_s": "Wakeups",
+    "ctx_switches_per_s": "Ctx switches",
+    "gpu_percent": "GPU busy",
+    "net_bytes_per_s": "Network",
+    "energy_impact": "Energy Impact",
+    "power_watts": "Power",
+    "restricted": "Restricted",
+    "energy_impact_model": "EI (lagwatch)",
+}
+
+
+def metric_lines(row: ProcessRow) -> list[tuple[str, str]]:
+    """Every metric of the JSON contract (keys added later too), labelled, in units."""
+    data = row.to_json()
+    keys = [k for k in PROCESS_KEYS if k not in ("pid", "name")]
+    return [(LABELS.get(k, k.replace("_", " ")), format_metric(k, data.get(k))) for k in keys]
+
+
+def metric_grid(row: ProcessRow, columns: int = 3) -> list[list[tuple[str, str]]]:
+    """``metric_lines`` laid out in ``columns`` columns, filled top to bottom."""
+    items = metric_lines(row)
+    height = -(-len(items) // columns)
+    return [
+        [items[c * height + r] for c in range(columns) if c * height + r < len(items)]
+        for r in range(height)
+    ]
+
+
+# -- the ranking table -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    header: str
+    width: int
+    cell: Callable[[ProcessRow], str]
+    right: bool = True
+
+
+def _disk_total(row: ProcessRow) -> float | None:
+    return SORT_KEYS["disk"](row)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("pid", "PID", 7, lambda r: str(r.pid)),
+    Column("name", "NAME", 15, lambda r: r.name + ("*" if r.restricted else ""), right=False),
+    Column("score", "SCORE", 5, lambda r: f"{r.score:.0f}"),
+    Column("dominant", "BLAME", 7, lambda r: r.dominant or "-", right=False),
+    Column("trend", "TREND", 10, lambda r: "", right=False),
+    Column("cpu_percent", "CPU%", 6, lambda r: compact_number(r.cpu_percent)),
+    Column("memory_bytes", "MEM", 7, lambda r: compact_bytes(r.memory_bytes)),
+    Column("disk_read_bytes_per_s", "DISK R", 8, lambda r: compact_rate(r.disk_read_bytes_per_s)),
+    Column("disk_write_bytes_per_s", "DISK W", 8, lambda r: compact_rate(r.disk_write_bytes_per_s)),
+    Column("pageins_per_s", "PGIN/s", 6, lambda r: compact_number(r.pageins_per_s)),
+    Column("wakeups_per_s", "WAKE/s", 6, lambda r: compact_number(r.wakeups_per_s)),
+    Column("ctx_switches_per_s", "CSW/s", 6, lambda r: compact_number(r.ctx_switches_per_s)),
+    Column("gpu_percent", "GPU%", 5, lambda r: compact_number(r.gpu_percent)),
+    Column("net_bytes_per_s", "NET", 8, lambda r: compact_rate(r.net_bytes_per_s)),
+    Column("energy_impact", "EI", 6, lambda r: compact_number(r.energy_impact)),
+    Column(
+        "power_watts", "W", 6, lambda r: "-" if r.power_watts is None else f"{r.power_watts:.2f}"
+    ),
+    Column("threads", "THR", 4, lambda r: "-" if r.threads is None else str(r.threads)),
+    Column("user", "USER", 8, lambda r: r.user or "-", right=False),
+    Column("state", "STATE", 8, lambda r: r.state or "-", right=False),
+)
+
+SORT_ORDER: tuple[str, ...] = tuple(SORT_KEYS)
+
+
+def next_sort(current: str, step: int = 1) -> str:
+    keys = list(SORT_ORDER)
+    i = keys.index(current) if current in keys else 0
+    return keys[(i + step) % len(keys)]
+
+
+def matches(row: ProcessRow, text: str) -> bool:
+    """Filter: a name or user containing the text (any case), or a pid starting with it."""
+    text = text.strip().lower()
+    if not text:
+        return True
+    if text.isdigit():
+        return str(row.pid).startswith(text)
+    return text in row.name.lower() or text in (row.user or "").lower()
+
+
+def visible_rows(ranking: Ranking, sort: str, text: str, limit: int = 100) -> list[ProcessRow]:
+    rows = [r for r in ranking.processes if matches(r, text)]
+    sort_rows(rows, sort)
+    return rows[:limit]
+
+
+def spark(values: Sequence[float | None], top: float = 100.0) -> str:
+    """One character per value on a 0..top scale; a blank where the value is unknown."""
+    out = []
+    for value in values:
+        if value is None:
+            out.append(" ")
+        else:
+            level = 1 + round(max(0.0, min(value, top)) / top * 7) if top > 0 else 1
+            out.append(BLOCKS[level])
+    return "".join(out)
+
+
+def bucket(
+    points: Sequence[tuple[float, float | None]],
+    start: float,
+    end: float,
+    width: int,
+    interval_s: float | None = None,
+) -> list[float | None]:
+    """Points in time -> ``width`` columns over [start, end]: the highest value per column.
+
+    A tick's figures cover the interval that *ends* at its time, so with ``interval_s`` the
+    columns in that interval before a point take its value; columns no tick covers stay None
+    (not recorded, or lagwatch was not running)."""
+    out: list[float | None] = [None] * width
+    stamp: list[float] = [0.0] * width
+    span = end - start
+    if span <= 0 or width <= 0:
+        return out
+    step = span / width
+    for t, value in points:
+        if value is None or not start <= t <= end:
+            continue
+        i = min(width - 1, int((t - start) / step))
+        current = out[i]
+        out[i] = value if current is None else max(current, value)
+        stamp[i] = max(stamp[i], t)
+    if interval_s:
+        reach = interval_s * 1.5  # a little slack for late ticks
+        next_value: float | None = None
+        next_t = 0.0
+        for i in range(width - 1, -1, -1):
+            if out[i] is not None:
+                next_value, next_t = out[i], stamp[i]
+            elif next_value is not None and next_t - (start + (i + 1) * step) <= reach:
+                out[i] = next_value
+    return out
+
+
+def chart(values: Sequence[float | None], height: int, top: float | None = None) -> list[str]:
+    """A block chart, ``height`` lines, one column per value, bottom line last. Unknown
+    columns stay blank; the scale is 0..top (the highest value when not given)."""
+    known = [v for v in values if v is not None]
+    top = top if top is not None else (max(known) if known else 1.0)
+    top = top if top > 0 else 1.0
+    levels = [
+        None if v is None else round(max(0.0, min(v, top)) / top * height * 8) for v in values
+    ]
+    lines = []
+    for line in range(height - 1, -1, -1):
+        chars = []
+        for level in levels:
+            if level is None:
+                chars.append(" ")
+                continue
+            fill = level - line * 8
+            chars.append(BLOCKS[max(0, min(8, fill))] if fill > 0 or line else BLOCKS[1])
+        lines.append("".join(chars))
+    return lines
+
+
+# -- what a process is blamed on, as a chartable figure ----------------------------------
+
+DOMINANT_FIGURE: dict[str, tuple[str, Callable[[ProcessRow], float | None], str]] = {
+    "cpu": ("CPU", lambda r: r.cpu_percent, "cpu_percent"),
+    "memory": ("Memory", lambda r: r.memory_bytes, "memory_bytes"),
+    "disk": ("Disk read+write", _disk_total, "disk_bytes_per_s"),
+    "pageins": ("Page-ins", lambda r: r.pageins_per_s, "pageins_per_s"),
+    "wakeups": ("Wakeups", lambda r: r.wakeups_per_s, "wakeups_per_s"),
+    "gpu": ("GPU", lambda r: r.gpu_percent, "gpu_percent"),
+    "network": ("Network", lambda r: r.net_bytes_per_s, "net_bytes_per_s"),
+}
+
+
+def dominant_figure(
+    dominant: str | None,
+) -> tuple[str, Callable[[ProcessRow], float | None], str]:
+    return DOMINANT_FIGURE.get(dominant or "cpu", DOMINANT_FIGURE["cpu"])
+
+
+# -- times and the status line -----------------------------------------------------------
+
+
+def parse_when(text: str, now: float) -> float:
+    """What the go-to prompt accepts: anything ``parse_time`` does, plus a time of day
+    ('14:03', '14:03:20'): today's, or yesterday's if that is still to come."""
+    text = text.strip()
+    parts = text.split(":")
+    if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
+        h, m, sec = (int(p) for p in [*parts, "0"][:3])
+        if h > 23 or m > 59 or sec > 59:
+            raise ValueError(f"not a time of day: {text!r}")
+        day = datetime.fromtimestamp(now)
+        t = day.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
+        return t - 86400 if t > now else t
+    return parse_time(text, now=now)
+
+
+def clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def day_clock(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def ago(seconds: float) -> str:
+    if seconds < 1:
+        return "now"
+    return f"{human_duration(seconds)} ago"
+
+
+def mode_line(
+    ranking: Ranking | None, replaying: bool, now: float, position: str = "", live_label: str = ""
+) -> str:
+    """First status line: LIVE or REPLAY, and when the shown ranking was taken."""
+    if ranking is None:
+        return "LIVE  waiting for the first ranking..." if not replaying else "REPLAY  no tick"
+    if replaying:
+        where = f"  {position}" if position else ""
+        return (
+            f"REPLAY - the past: {day_clock(ranking.time)} ({ago(now - ranking.time)})"
+            f"{where}  l: live"
+        )
+    label = f"  {live_label}" if live_label else ""
+    return f"LIVE  {clock(ranking.time)}{label}"
+
+
+def info_line(ranking: Ranking | None, shown: int, sort: str, text: str, feed_label: str) -> str:
+    """Second status line: sources, counts (restricted included), sort and filter."""
+    if ranking is None:
+        return feed_label
+    seen = getattr(ranking, "seen_process_count", None)
+    restricted = getattr(ranking, "seen_restricted_count", None)
+    restricted = ranking.restricted_count if restricted is None else restricted
+    count = f"{len(ranking.processes)} procs"
+    if seen is not None and seen != len(ranking.processes):
+        count = f"{len(ranking.processes)} recorded of {seen} procs"
+    parts = [
+        f"sources: {', '.join(ranking.sources) or '-'}",
+        count,
+        f"{restricted} restricted",
+        f"sort: {sort}",
+    ]
+    if text:
+        parts.append(f"filter: {text!r} ({shown})")
+    return " | ".join(parts)
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+def event_cells(event: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    suspects = event.get("suspects") or []
+    who = ", ".join(f"{s.get('name')}({s.get('pid')}) {s.get('score', 0):.0f}" for s in suspects)
+    duration = event.get("duration_s")
+    if event.get("end") is None:
+        dur = "ongoing"
+    else:
+        dur = "-" if duration is None else human_duration(duration)
+    start = event.get("start")
+    return (
+        str(event.get("id", "-")),
+        str(event.get("kind", "?")),
+        "-" if start is None else day_clock(start)[5:],
+        dur,
+        who or "no process stood out",
+    )

@@ -1,0 +1,204 @@
+"""Property tests: random and mutated captures never make the parsers or `analyze` raise
+anything but the documented CaptureError, and whatever they return keeps the JSON contract."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import plistlib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import MACOS_FIXTURES
+from lagwatch.captures.analyze import analyze
+from lagwatch.model import PROCESS_KEYS
+from lagwatch.parsers.errors import CaptureError
+from lagwatch.parsers.powermetrics import parse_powermetrics_plist, parse_powermetrics_text
+from lagwatch.parsers.top import parse_top
+
+FORMATS = ("auto", "top", "powermetrics-plist", "powermetrics-text", "nettop")
+
+TOP = b"""\
+Processes: 3 total, 1 running, 2 sleeping, 10 threads
+2026/01/02 03:04:05
+Load Avg: 1.00, 1.00, 1.00
+CPU usage: 13.7% user, 3.1% sys, 83.20% idle
+PhysMem: 15G used (2105M wired, 1578M compressor), 382M unused.
+
+PID   COMMAND          %CPU TIME     #TH  MEM    STATE    BOOSTS  IDLEW POWER
+10    Google Chrome He 0.0  00:10.00 22/1 100M+  running  *0[2+]  100   0.0
+11    idle             0.0  00:01.00 3    1M     sleeping  0[0]   5     0.0
+
+Processes: 3 total, 1 running, 2 sleeping, 10 threads
+2026/01/02 03:04:07
+Load Avg: 1.00, 1.00, 1.00
+
+PID   COMMAND          %CPU TIME     #TH  MEM    STATE    BOOSTS  IDLEW POWER
+10    Google Chrome He 50.0 00:11.00 22/1 120M-  running  *0[2]   300   60.0
+11    idle             N/A  00:01.00 3    1M     sleeping  0[0]   5     0.0
+"""
+
+PM_TEXT = b"""\
+Machine model: Mac14,2
+OS version: 21G72
+
+*** Sampled system activity (Mon Oct 23 16:51:12 2023 +0200) (1012.07ms elapsed) ***
+
+*** Running tasks ***
+
+Name                               ID     CPU ms/s  User%  Deadlines (<2 ms, 2-5 ms)  Wakeups (Intr, Pkg idle)  GPU ms/s  Energy Impact
+com.apple.Terminal                 293    447.66                                      274.83  120.35            221.74    12.00
+  firefox                          84627  77.59     55.55  15.37   2.59               91.42   42.12             204.47    9.00
+DEAD_TASKS                         -1     12.64     29.96  0.00    0.00               0.00    0.00              0.00      0.10
+ALL_TASKS                          -2     1222.65   65.70  1161.97 15.81              2875.29 132.40            0.00      30.00
+
+**** Processor usage ****
+
+CPU Power: 211 mW
+Combined Power (CPU + GPU + ANE): 359 mW
+"""  # noqa: E501
+
+
+def _pm_doc(pid: int) -> bytes:
+    return plistlib.dumps(
+        {
+            "is_delta": True,
+            "elapsed_ns": 1_000_000_000,
+            "coalitions": [
+                {
+                    "id": 1,
+                    "name": "co & co",
+                    "tasks": [
+                        {
+                            "pid": pid,
+                            "name": "a",
+                            "cputime_ms_per_s": 100.0,
+                            "energy_impact_per_s": 12.5,
+                            "idle_wakeups_per_s": 3.0,
+                        },
+                        {
+                            "pid": pid + 1,
+                            "name": "b",
+                            "cputime_ns": 5_000_000,
+                            "interval_ns": 1_000_000_000,
+                        },
+                    ],
+                }
+            ],
+            "processor": {"cpu_power": 800.0},
+        }
+    )
+
+
+PM_PLIST = _pm_doc(10) + b"\0" + _pm_doc(20)
+
+NETTOP = b"""\
+time,,interface,state,bytes_in,bytes_out,rx_dupe,rx_ooo,re-tx,rtt_avg,rcvsize,tx_win,tc_class,tc_mgt,cc_algo,P,C,R,W,arch,
+20:48:16.223325,io.tailscale.ip.79391,,,3950703,10739706,14139,614,71703,,,,,,,,,,,,
+time,,interface,state,bytes_in,bytes_out,rx_dupe,rx_ooo,re-tx,rtt_avg,rcvsize,tx_win,tc_class,tc_mgt,cc_algo,P,C,R,W,arch,
+20:48:17.212278,io.tailscale.ip.79391,,,745,952,0,0,0,,,,,,,,,,,,
+20:48:17.212295,Code Helper (Pl.51458,,,0,702,0,0,0,,,,,,,,,,,,
+"""
+
+SMALL = [TOP, PM_TEXT, PM_PLIST, NETTOP]
+
+
+def _real_captures() -> list[bytes]:
+    """The shared real captures that are small enough to mutate many times."""
+    if not MACOS_FIXTURES.is_dir():
+        return []
+    out = []
+    for kind in ("top", "powermetrics", "nettop"):
+        for path in sorted((MACOS_FIXTURES / kind).iterdir()):
+            data = path.read_bytes()
+            out.append(data if len(data) < 70_000 else data[:60_000])
+    return out
+
+
+REAL = _real_captures()
+
+
+def check(data: bytes, fmt: str) -> None:
+    """The property: a clean CaptureError, or rankings that keep the contract."""
+    try:
+        result = analyze(data, fmt)
+    except CaptureError as exc:
+        assert "\n" not in str(exc) and exc.message
+        assert exc.line is None or exc.line >= 1
+        return
+    assert result.rankings
+    for item in result.rankings:
+        out = item.to_json("capture", limit=None)
+        json.dumps(out)
+        for proc in out["processes"]:
+            assert tuple(proc) == PROCESS_KEYS
+
+
+@st.composite
+def mutated(draw, bases: list[bytes]) -> bytes:
+    data = bytearray(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["cut", "delete", "insert", "duplicate", "replace", "nul"]))
+        at = draw(st.integers(0, len(data)))
+        if op == "cut":
+            del data[at:]
+        elif op == "delete":
+            del data[at : at + draw(st.integers(1, 200))]
+        elif op == "insert":
+            data[at:at] = draw(st.binary(max_size=40) | st.sampled_from(
+                [b"\n", b"  ", b"\0", b"N/A", b"+", b"-", b"[", b"&", b"<", b"9" * 5000, b"nan"]
+            ))  # fmt: skip
+        elif op == "duplicate":
+            end = data.find(b"\n", at)
+            line = bytes(data[at : end + 1 if end != -1 else len(data)])
+            data[at:at] = line
+        elif op == "replace" and at < len(data):
+            data[at] = draw(st.integers(0, 255))
+        elif op == "nul":
+            data[at:at] = b"\0"
+    return bytes(data)
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(st.binary(max_size=3000), st.sampled_from(FORMATS))
+def test_random_bytes(data, fmt):
+    check(data, fmt)
+
+
+@SETTINGS
+@given(st.text(max_size=2000), st.sampled_from(FORMATS))
+def test_random_text(text, fmt):
+    check(text.encode("utf-8", "surrogatepass"), fmt)
+
+
+@SETTINGS
+@given(mutated(SMALL), st.sampled_from(FORMATS))
+def test_mutated_small_captures(data, fmt):
+    check(data, fmt)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_real_captures(data):
+    if not REAL:
+        return  # the shared captures are absent here; the small ones above still run
+    check(data.draw(mutated(REAL)), data.draw(st.sampled_from(FORMATS)))
+
+
+@SETTINGS
+@given(st.text(max_size=1500))
+def test_parsers_raise_only_capture_error(text):
+    for parse in (parse_top, parse_powermetrics_text):
+        with contextlib.suppress(CaptureError):
+            parse(text)
+    with contextlib.suppress(CaptureError):
+        parse_powermetrics_plist(text.encode("utf-8", "surrogatepass"))
+
+
+def test_unmutated_small_captures_rank():
+    for data in SMALL:
+        assert analyze(data).rankings

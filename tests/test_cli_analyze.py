@@ -1,0 +1,127 @@
+"""`lagwatch analyze` as a user runs it: exit codes, one-line errors, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_lagwatch
+from lagwatch.model import PROCESS_KEYS
+
+TOP = """\
+Processes: 2 total, 1 running, 1 sleeping, 10 threads
+2026/01/02 03:04:05
+PhysMem: 15G used (2105M wired, 1578M compressor), 1024M unused.
+
+PID   COMMAND          %CPU TIME     MEM    POWER
+10    Google Chrome He 0.0  00:10.00 100M   0.0
+11    idle             0.0  00:01.00 1M     0.0
+
+Processes: 2 total, 1 running, 1 sleeping, 10 threads
+2026/01/02 03:04:06
+PhysMem: 15G used (2105M wired, 1578M compressor), 1024M unused.
+
+PID   COMMAND          %CPU TIME     MEM    POWER
+10    Google Chrome He 80.0 00:10.80 120M   90.0
+11    idle             0.0  00:01.00 1M     0.0
+"""
+
+
+def write(tmp_path, name: str, text: str | bytes):
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def one_line_error(result, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    err = result.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err and err.startswith("lagwatch")
+    for needle in needles:
+        assert needle in err
+
+
+def test_json_lines_one_object_per_sample(tmp_path):
+    path = write(tmp_path, "top.txt", TOP)
+    result = run_lagwatch("analyze", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(objects) == 2
+    first, second = objects
+    assert first["sources"] == ["top"] and first["capture"]["kind"] == "first-block"
+    assert first["interval_s"] is None  # top measured nothing in its first block
+    assert second["interval_s"] == 1.0 and second["capture"]["sample"] == 2
+    assert second["capture"]["line"] == 9 and second["capture"]["file"] == str(path)
+    chrome = second["processes"][0]
+    assert (chrome["pid"], chrome["name"], chrome["cpu_percent"]) == (10, "Google Chrome He", 80.0)
+    assert chrome["energy_impact"] == 90.0 and second["energy_source"] == "top-power"
+    for obj in objects:
+        for proc in obj["processes"]:
+            assert tuple(proc) == PROCESS_KEYS
+
+
+def test_limit_and_several_files(tmp_path):
+    a = write(tmp_path, "a.txt", TOP)
+    b = write(tmp_path, "b.txt", TOP)
+    result = run_lagwatch("analyze", "--json", "--limit", "1", str(a), str(b))
+    assert result.returncode == 0
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["capture"]["file"] for o in objects] == [str(a), str(a), str(b), str(b)]
+    assert all(len(o["processes"]) == 1 and o["process_count"] == 2 for o in objects)
+
+
+def test_table_output(tmp_path, macos_fixtures):
+    path = macos_fixtures / "powermetrics" / "binsquare_mac16-6_macos15.5_text_default.txt"
+    result = run_lagwatch("analyze", "--limit", "3", str(path), env={"COLUMNS": "160"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "powermetrics-text sample 1" in out and "plugin-contain" in out  # (cut by the table)
+    assert "system power: CPU 0.95 W" in out and "PID" in out
+
+
+def test_stdin(tmp_path):
+    result = run_lagwatch("analyze", "--json", "-", input=TOP)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 2
+
+
+def test_not_a_capture(tmp_path):
+    path = write(tmp_path, "notes.txt", "\nmy mac is slow\nhelp\n")
+    one_line_error(run_lagwatch("analyze", str(path)), f"{path}:2:", "not a capture")
+
+
+def test_cut_before_any_sample(tmp_path):
+    path = write(tmp_path, "cut.txt", TOP.split("\n\n")[0] + "\n")
+    one_line_error(run_lagwatch("analyze", str(path)), f"{path}:3:", "no whole process row")
+
+
+def test_forced_format_that_does_not_match(tmp_path):
+    path = write(tmp_path, "top.txt", TOP)
+    result = run_lagwatch("analyze", "--format", "powermetrics-plist", str(path))
+    one_line_error(result, f"{path}:1:", "plist")
+
+
+def test_bad_file_among_good_ones_prints_nothing_but_the_error(tmp_path):
+    good = write(tmp_path, "good.txt", TOP)
+    bad = write(tmp_path, "bad.bin", b"\x00\xff\xfe garbage")
+    result = run_lagwatch("analyze", "--json", str(good), str(bad))
+    one_line_error(result, str(bad))
+    assert result.stdout == ""
+
+
+def test_missing_file_and_bad_option(tmp_path):
+    one_line_error(run_lagwatch("analyze", str(tmp_path / "nope.txt")), "No such file")
+    result = run_lagwatch("analyze", "--format", "csv", "x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_damage_is_reported_on_stderr_and_whole_rows_kept(tmp_path):
+    cut = TOP[: TOP.rindex("11    idle") + 12]  # the last row cut mid-line
+    path = write(tmp_path, "cut.txt", cut)
+    result = run_lagwatch("analyze", "--json", str(path))
+    assert result.returncode == 0
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert [p["pid"] for p in last["processes"]] == [10]
+    assert "line 15" in result.stderr and "cut short" in result.stderr

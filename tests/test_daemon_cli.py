@@ -1,0 +1,73 @@
+"""`lagwatch daemon` arguments: --listen parsing, a missing exporter, unusable databases."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_lagwatch
+from lagwatch.cli import CliError
+from lagwatch.cli.daemon_cmd import parse_listen, start_listener
+from lagwatch.live import LiveState
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("127.0.0.1:9683", ("127.0.0.1", 9683)),
+        ("localhost:1", ("localhost", 1)),
+        ("[::1]:9683", ("::1", 9683)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+    ],
+)
+def test_parse_listen_accepts(text: str, want: tuple[str, int]) -> None:
+    assert parse_listen(text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("9683", "not HOST:PORT"),
+        (":9683", "not HOST:PORT"),
+        ("host:", "port must be"),
+        ("host:http", "port must be"),
+        ("host:0", "port must be"),
+        ("host:70000", "port must be"),
+        ("::1:9683", "brackets"),
+    ],
+)
+def test_parse_listen_rejects(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_listen(text)
+
+
+def test_bad_listen_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    res = run_lagwatch("daemon", "--db", str(tmp_path / "h.db"), "--listen", "nope")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "lagwatch daemon: error: Invalid value for '--listen': 'nope' is not HOST:PORT "
+        "(e.g. 127.0.0.1:9683)"
+    ]
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_missing_exporter_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lagwatch.exporter", None)  # as if it failed to load
+    with pytest.raises(CliError, match="the exporter cannot be loaded"):
+        start_listener(LiveState(), "127.0.0.1", 9683, Path("h.db"), 20)
+
+
+def test_database_that_is_not_history_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "mine.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    res = run_lagwatch("daemon", "--db", str(other), timeout=60)
+    assert res.returncode == 1
+    assert "not lagwatch history" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.stderr

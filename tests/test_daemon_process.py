@@ -1,0 +1,362 @@
+"""The real daemon as a process: one per database, clean stops, pauses from SIGSTOP, SIGKILL
+while writing, and a disk that fills up, goes read-only or gets locked."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from lagwatch.store import History
+from lagwatch.store.lock import running_daemon
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+LAGWATCH = [sys.executable, "-m", "lagwatch"]
+
+
+def wait_for(cond: Callable[[], object], timeout: float, what: str, every: float = 0.05):
+    """Poll ``cond`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+class DaemonProcess:
+    def __init__(
+        self, db: Path, *args: str, prefix: list[str] | None = None, logs: Path | None = None
+    ) -> None:
+        self.db = db
+        self.log_path = (logs or db.parent) / f"daemon-{random.randrange(1 << 30)}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        cmd = [*(prefix or []), *LAGWATCH, "daemon", "--db", str(db), *args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+
+    @property
+    def stderr(self) -> str:
+        return self.log_path.read_text()
+
+    def lines(self, text: str) -> list[str]:
+        return [line for line in self.stderr.splitlines() if text in line]
+
+    def send(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@contextmanager
+def daemon(
+    db: Path, *args: str, prefix: list[str] | None = None, logs: Path | None = None
+) -> Iterator[DaemonProcess]:
+    d = DaemonProcess(db, *args, prefix=prefix, logs=logs)
+    try:
+        yield d
+    finally:
+        d.stop(signal.SIGKILL if d.proc.poll() is None else signal.SIGTERM, timeout=5)
+
+
+def tick_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def tick_times(db: Path) -> list[float]:
+    with History(db) as h:
+        return h.tick_times()
+
+
+def integrity(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_one_daemon_per_database_status_and_clean_stop(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with daemon(db, "--interval", "0.2") as d:
+        wait_for(lambda: tick_count(db) >= 3, 30, "three recorded ticks")
+        second = subprocess.run(
+            [*LAGWATCH, "daemon", "--db", str(db)], capture_output=True, text=True, timeout=30
+        )
+        assert second.returncode == 3  # not 1: a service manager must not retry it
+        assert f"already recording to {db}" in second.stderr
+        assert f"pid {d.proc.pid}" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        status = subprocess.run(
+            [*LAGWATCH, "status", "--db", str(db), "--json"], capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+        info = json.loads(status.stdout)
+        assert info["daemon"]["running"] is True and info["daemon"]["pid"] == d.proc.pid
+        assert info["health"] == "ok" and info["top"]["source"] == "daemon"
+        line = subprocess.run(
+            [*LAGWATCH, "status", "--db", str(db)], capture_output=True, text=True, timeout=30
+        ).stdout
+        assert line.startswith(f"daemon running (pid {d.proc.pid}") and "ok" in line
+        d.send(signal.SIGTERM)
+        # "Stops cleanly within a second or two."
+        wait_for(lambda: d.proc.poll() is not None, 3.0, "the daemon to stop on SIGTERM")
+        assert d.proc.returncode == 0
+        assert d.lines("stopped;")
+    assert running_daemon(db) is None
+    assert integrity(db) == "ok"
+    after = subprocess.run(
+        [*LAGWATCH, "status", "--db", str(db)], capture_output=True, text=True, timeout=30
+    ).stdout
+    assert after.startswith("no daemon running (history in")
+    with daemon(db, "--interval", "0.2") as d:  # the lock was released: a new one may start
+        before = tick_count(db)
+        wait_for(lambda: tick_count(db) > before, 30, "a tick from the second daemon")
+        d.send(signal.SIGINT)
+        wait_for(lambda: d.proc.poll() is not None, 3.0, "the daemon to stop on SIGINT")
+        assert d.proc.returncode == 0
+
+
+def test_sigstopped_daemon_records_one_pause_with_the_hog_as_suspect(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        with daemon(db, "--interval", "0.5") as d:
+            wait_for(lambda: tick_count(db) >= 12, 60, "six seconds of ticks")
+            d.send(signal.SIGSTOP)
+            time.sleep(4.0)  # the scenario itself: the daemon stays frozen for 4 s
+            d.send(signal.SIGCONT)
+
+            def completed_pause():
+                with History(db) as h:
+                    pauses = [e for e in h.events() if e["kind"] == "pause"]
+                return [p for p in pauses if p["details"].get("ticks_after") == 3]
+
+            pauses = wait_for(completed_pause, 30, "the pause event with its after-ticks")
+            long_ones = [p for p in pauses if p["duration_s"] >= 3.0]
+            assert len(long_ones) == 1, pauses
+            pause = long_ones[0]
+            assert 3.5 <= pause["duration_s"] <= 5.0
+            assert pause["end"] - pause["start"] == pytest.approx(pause["duration_s"], abs=0.01)
+            assert hog.pid in [s["pid"] for s in pause["suspects"]]
+            assert set(pause["suspects"][0]) >= {"pid", "name", "score", "dominant"}
+            assert pause["details"]["slept_s"] < 0.5
+            why = subprocess.run(
+                [*LAGWATCH, "why", str(pause["id"]), "--db", str(db)], capture_output=True,
+                text=True, timeout=30,
+            )  # fmt: skip
+            assert why.returncode == 0
+            assert f"Pause #{pause['id']}: the machine froze for" in why.stdout
+            assert "pause begins" in why.stdout and "pause ends" in why.stdout
+            assert f"({hog.pid})" in why.stdout
+            for phase in ("before", "during", "after"):
+                assert re.search(rf"\s{phase}\s+\S+ \({hog.pid}\)", why.stdout), phase
+            assert d.lines("event: pause of")
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_sigkill_while_writing_keeps_the_database_intact(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    rng = random.Random(6)
+    recorded: list[float] = []
+    for _ in range(6):
+        d = DaemonProcess(db, "--interval", "0.05", "--verbose")
+        try:
+            want = rng.randint(3, 15)
+            wait_for(
+                lambda d=d, want=want: len(d.lines("recorded tick at")) >= want,
+                60,
+                f"{want} ticks",
+            )
+            time.sleep(rng.uniform(0, 0.05))  # land the kill anywhere in the tick cycle
+            d.send(signal.SIGKILL)
+            d.proc.wait(10)
+        finally:
+            d.stop(signal.SIGKILL)
+        logged = [float(line.rsplit(" ", 1)[1]) for line in d.lines("recorded tick at")]
+        recorded += logged
+        assert integrity(db) == "ok"
+        stored = set(tick_times(db))
+        # Every tick the daemon reported as committed survived the kill.
+        assert {round(t, 3) for t in recorded} <= {round(t, 3) for t in stored}
+    conn = sqlite3.connect(db)
+    orphans = conn.execute(
+        "SELECT count(*) FROM procs WHERE tick_id NOT IN (SELECT id FROM ticks)"
+    ).fetchone()[0]
+    conn.close()
+    assert orphans == 0
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A tiny real filesystem (needs root and mount; skipped elsewhere)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("mount is not available")
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(path: Path) -> None:
+    """Write until the filesystem is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for size in (65536, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_disk_full_keeps_sampling_logs_once_and_resumes(tmpfs: Path) -> None:
+    db = tmpfs / "h.db"
+    with daemon(db, "--interval", "0.1") as d:
+        wait_for(lambda: tick_count(db) >= 5, 30, "ticks before the disk fills")
+        filler = tmpfs / "filler"
+        fill(filler)
+        full_at = time.time()
+        wait_for(lambda: d.lines("disk-full"), 30, "the disk-full message")
+        time.sleep(1.5)  # the scenario: the disk stays full while ticks keep coming
+        status = subprocess.run(
+            [*LAGWATCH, "status", "--db", str(db), "--json"], capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+        info = json.loads(status.stdout)
+        assert info["health"] == "degraded" and info["write_condition"] == "disk-full"
+        filler.unlink()
+        freed_at = time.time()
+        wait_for(lambda: d.lines("resumed"), 30, "writes to resume")
+        assert d.proc.poll() is None
+        full_lines = d.lines("cannot write history")
+        assert len(full_lines) == 1 and "disk-full" in full_lines[0]
+        assert "free some space" in full_lines[0]
+        wait_for(lambda: tick_times(db)[-1] > freed_at, 30, "a tick after the disk was freed")
+    times = tick_times(db)
+    # Ticks sampled while the disk was full were kept in memory and written afterwards.
+    assert sum(full_at + 0.5 < t < freed_at for t in times) >= 5
+    assert integrity(db) == "ok"
+
+
+def test_read_only_database_keeps_sampling_and_resumes_when_writable(tmp_path: Path) -> None:
+    if shutil.which("mount") is None:
+        pytest.skip("mount is not available")
+    rw = tmp_path / "rw"
+    ro = tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    from lagwatch.store import Recorder
+
+    Recorder(rw / "h.db").close()  # an existing history...
+    bind = subprocess.run(["mount", "--bind", str(rw), str(ro)], capture_output=True, text=True)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bind.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        db = ro / "h.db"  # ...seen through a read-only mount
+        with daemon(db, "--interval", "0.1", logs=tmp_path) as d:
+            wait_for(lambda: d.lines("read-only"), 30, "the read-only message")
+            started = time.time()
+            time.sleep(1.0)  # the scenario: ticks come while the database is read-only
+            assert d.proc.poll() is None
+            subprocess.run(["mount", "-o", "remount,bind,rw", str(ro)], check=True)
+            wait_for(lambda: d.lines("resumed"), 30, "writes to resume")
+            lines = d.lines("cannot write history")
+            assert len(lines) == 1 and "read-only" in lines[0] and "writable" in lines[0]
+            wait_for(lambda: tick_count(db) >= 15, 30, "ticks after resuming")
+        assert sum(t < started + 1.0 for t in tick_times(rw / "h.db")) >= 5
+        assert integrity(rw / "h.db") == "ok"
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+
+
+def test_locked_database_keeps_sampling_and_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with daemon(db, "--interval", "0.1") as d:
+        wait_for(lambda: tick_count(db) >= 3, 30, "first ticks")
+        holder = sqlite3.connect(db, isolation_level=None, timeout=10)
+        holder.execute("BEGIN IMMEDIATE")  # another program takes the write lock
+        locked_at = time.time()
+        wait_for(lambda: d.lines("locked"), 30, "the locked message")
+        time.sleep(1.0)  # the scenario: the lock is held for a while
+        holder.execute("ROLLBACK")
+        holder.close()
+        released_at = time.time()
+        wait_for(lambda: d.lines("resumed"), 30, "writes to resume")
+        lines = d.lines("cannot write history")
+        assert len(lines) == 1 and "locked" in lines[0]
+    times = tick_times(db)
+    assert sum(locked_at + 0.3 < t < released_at for t in times) >= 5
+    assert integrity(db) == "ok"
+
+
+def test_permission_errors_and_vanishing_processes_never_stop_the_loop(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run processes as another user")
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # Another user's processes: one that lives, and a storm of ones that vanish at once.
+    others = [
+        subprocess.Popen([*nobody, "sleep", "60"]),
+        subprocess.Popen([*nobody, "sh", "-c", "while :; do /bin/true; done"]),
+    ]
+    # The daemon without the capabilities that let root read every process.
+    caps = "-sys_ptrace,-dac_override,-dac_read_search"
+    unprivileged = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    db = tmp_path / "h.db"
+    try:
+        with daemon(db, "--interval", "0.1", prefix=unprivileged) as d:
+            wait_for(lambda: tick_count(db) >= 30, 60, "thirty ticks")
+            assert d.proc.poll() is None
+            assert not d.lines("tick failed") and not d.lines("Traceback")
+        with History(db) as h:
+            restricted = [r.to_json()["restricted_count"] for r in h.rankings()]
+        assert max(restricted) >= 1  # the other user's processes were seen, restricted
+    finally:
+        for p in others:
+            p.kill()
+            p.wait()

@@ -1,0 +1,438 @@
+"""The `top` and `powermetrics` live sources, driven by fake executables that replay their
+output formats (written here into tmp_path; they run on Linux). Each fake prints what the test
+gives it, waiting for a gate file before each later sample, so the test decides when a new
+sample exists and waits on conditions with deadlines, never on sleeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from lagwatch.energy.models import PmenergyWeights
+from lagwatch.model import ProcessSample
+from lagwatch.sampler import Sampler
+from lagwatch.sources import powermetrics as pm_live
+from lagwatch.sources import registry, top_live
+from lagwatch.sources.base import SourceError, SourceReading
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX processes")
+
+M = 1 << 20
+DEADLINE_S = 30.0
+
+FAKE = """\
+import json, os, sys, time
+spec = json.loads({spec!r})
+if spec.get("argv_file"):
+    with open(spec["argv_file"], "w") as fh:
+        json.dump(sys.argv[1:], fh)
+out = sys.stdout.buffer
+for i, chunk in enumerate(spec["chunks"]):
+    gate = spec["gates"].get(str(i))
+    while gate and not os.path.exists(gate):
+        time.sleep(0.01)
+    out.write(chunk.encode("latin-1"))
+    out.flush()
+if spec.get("stderr"):
+    sys.stderr.write(spec["stderr"])
+    sys.stderr.flush()
+if spec.get("exit") is not None:
+    sys.exit(spec["exit"])
+while True:
+    time.sleep(1)
+"""
+
+
+def fake(tmp_path, name: str, chunks: list[bytes], gated: bool = True, **spec) -> tuple[str, list]:
+    """Write a fake executable printing ``chunks``; chunk i > 0 waits for gates[i-1]."""
+    gates = [str(tmp_path / f"{name}.go{i}") for i in range(1, len(chunks))]
+    body = {
+        "chunks": [c.decode("latin-1") for c in chunks],
+        "gates": {str(i): g for i, g in enumerate(gates, start=1)} if gated else {},
+        **spec,
+    }
+    path = tmp_path / name
+    path.write_text(f"#!{sys.executable}\n" + FAKE.format(spec=json.dumps(body)))
+    path.chmod(0o755)
+    return str(path), gates
+
+
+def open_gate(gate: str) -> None:
+    with open(gate, "w"):
+        pass
+
+
+def until(what: Callable[[], object], message: str) -> object:
+    """Call ``what`` until it returns something truthy (it may block itself), or fail."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        result = what()
+        if result:
+            return result
+    pytest.fail(f"timed out waiting for {message}")
+
+
+def raises_soon(read: Callable[[], object]) -> SourceError:
+    def attempt():
+        try:
+            read()
+        except SourceError as exc:
+            return exc
+        return None
+
+    return until(attempt, "SourceError")  # type: ignore[return-value]
+
+
+# --- top ---------------------------------------------------------------------------------------
+
+
+def top_block(date: str, rows: list[tuple], total: int | None = None) -> bytes:
+    total = len(rows) if total is None else total
+    lines = [
+        f"Processes: {total} total, 1 running, {total - 1} sleeping, 20 threads ",
+        date,
+        "Load Avg: 1.00, 1.00, 1.00 ",
+        "PhysMem: 15G used (2105M wired, 1578M compressor), 1024M unused.",
+        "",
+        "PID    PPID  UID USER   COMMAND          STATE    %CPU POWER IDLEW PAGEINS CSW  MEM   #TH  TIME",  # noqa: E501
+    ]
+    for pid, name, cpu, power, idlew, pageins, csw, mem, th, t in rows:
+        lines.append(
+            f"{pid:<6} 1     501 me     {name:<16} sleeping {cpu:<4} {power:<5} {idlew:<5} "
+            f"{pageins:<7} {csw:<4} {mem:<5} {th:<4} {t}"
+        )
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+BLOCK1 = top_block("2026/01/02 03:04:05", [
+    (10, "Google Chrome He", "0.0", "0.0", 100, 50, 1000, "100M", "22/1", "00:10.00"),
+    (11, "idle", "0.0", "0.0", 5, 1, 10, "1M", "1", "00:01.00"),
+])  # fmt: skip
+BLOCK2 = top_block("2026/01/02 03:04:06", [
+    (10, "Google Chrome He", "80.0", "90.0", 300, 90, 1400, "120M+", "22/1", "00:10.80"),
+    (11, "idle", "0.0", "0.0", 5, 1, 10, "1M", "1", "00:01.00"),
+])  # fmt: skip
+
+
+def test_top_command_line():
+    argv = top_live.command(2.4, "/usr/bin/top")
+    assert argv[:6] == ["/usr/bin/top", "-l", "0", "-s", "2", "-F"]
+    assert argv[6] == "-stats" and "idlew" in argv[7] and "power" in argv[7]
+
+
+def test_top_source_streams_blocks_with_top_rates(tmp_path):
+    argv_file = tmp_path / "top.argv"
+    exe, (gate,) = fake(tmp_path, "top", [BLOCK1, BLOCK2], argv_file=str(argv_file))
+    src = top_live.TopSource(executable=exe, interval_s=1.0)
+    try:
+        first = src.read()  # waits for top's first block
+        assert json.loads(argv_file.read_text()) == top_live.command(1.0, exe)[1:]
+        by_pid = {s.pid: s for s in first.processes}
+        chrome = by_pid[10]
+        assert (chrome.name, chrome.ppid, chrome.uid) == ("Google Chrome He", 1, 501)
+        assert chrome.user == "me"
+        assert (chrome.memory_bytes, chrome.threads, chrome.state) == (100 * M, 22, "sleeping")
+        assert chrome.rates is None  # the first block of top -l has no rates
+        assert first.system["memory_total_bytes"] == 16 * (1 << 30)
+        open_gate(gate)
+
+        def second_block():
+            reading = src.read()
+            sample = {s.pid: s for s in reading.processes}[10]
+            return sample if sample.rates else None
+
+        chrome = until(second_block, "top's second block")
+        rates = chrome.rates
+        assert rates["cpu_percent"] == 80.0 and rates["energy_impact"] == 90.0
+        assert chrome.memory_bytes == 120 * M
+        # Counter rates share the measured interval: their ratio is the counters' ratio.
+        assert rates["wakeups_per_s"] > 0
+        assert rates["wakeups_per_s"] / rates["pageins_per_s"] == pytest.approx(200 / 40)
+        assert rates["ctx_switches_per_s"] / rates["pageins_per_s"] == pytest.approx(400 / 40)
+        idle = {s.pid: s for s in src.read().processes}[11]
+        assert idle.rates["wakeups_per_s"] == 0.0 and idle.rates["cpu_percent"] == 0.0
+    finally:
+        src.close()
+    assert src._child.proc.poll() is not None  # close() ended the child
+
+
+def test_top_source_under_the_sampler(tmp_path):
+    exe, (gate,) = fake(tmp_path, "top", [BLOCK1, BLOCK2])
+    sampler = Sampler([top_live.TopSource(argv=[exe])], platform="macos")
+    try:
+        assert sampler.tick() is None  # the first reading has nothing to compare with
+        open_gate(gate)
+
+        def ranked():
+            ranking = sampler.tick()
+            return ranking if ranking and ranking.processes[0].cpu_percent else None
+
+        ranking = until(ranked, "a ranking with top's rates")
+        assert ranking.sources == ["top"] and ranking.energy_source == "top-power"
+        top = ranking.processes[0]
+        assert (top.pid, top.cpu_percent, top.energy_impact) == (10, 80.0, 90.0)
+        assert top.subscores["cpu"] > 0
+    finally:
+        sampler.close()
+
+
+def test_top_block_complete_only_when_all_rows_are_in(tmp_path):
+    # The header says 3 processes but 2 rows come: the block ends when the next one starts.
+    short = top_block("2026/01/02 03:04:05", [
+        (10, "a", "0.0", "0.0", 1, 1, 1, "1M", "1", "00:00.01"),
+        (11, "b", "0.0", "0.0", 1, 1, 1, "1M", "1", "00:00.01"),
+    ], total=3)  # fmt: skip
+    exe, (gate,) = fake(tmp_path, "top", [short, BLOCK2])
+    src = top_live.TopSource(argv=[exe], first_sample_timeout_s=60)
+    try:
+        open_gate(gate)
+        reading = src.read()
+        assert sorted(s.pid for s in reading.processes) == [10, 11]
+    finally:
+        src.close()
+
+
+def test_top_death_is_reported(tmp_path):
+    exe, _ = fake(tmp_path, "top", [BLOCK1], stderr="top: kernel said no\n", exit=3)
+    src = top_live.TopSource(argv=[exe])
+    try:
+        exc = raises_soon(src.read)
+        assert "exited with status 3" in str(exc) and "kernel said no" in str(exc)
+    finally:
+        src.close()
+
+
+def test_top_garbage_is_reported(tmp_path):
+    exe, _ = fake(tmp_path, "top", [b"usage: top [-a | -d | -e | -c <mode>]\n"])
+    src = top_live.TopSource(argv=[exe], first_sample_timeout_s=0.5)
+    try:
+        exc = raises_soon(src.read)
+        assert "no sample" in str(exc) and "usage: top" in str(exc)
+    finally:
+        src.close()
+
+
+def test_top_missing_executable(tmp_path):
+    with pytest.raises(SourceError, match="cannot run"):
+        top_live.TopSource(argv=[str(tmp_path / "no-such-top")])
+
+
+# --- powermetrics ------------------------------------------------------------------------------
+
+
+def pm_doc(pid: int, energy: float, rx: int, tx: int, read: int, idle: int) -> bytes:
+    return plistlib.dumps(
+        {
+            "is_delta": True,
+            "elapsed_ns": 1_000_000_000,
+            "coalitions": [
+                {
+                    "id": 5,
+                    "name": "com.example",
+                    "tasks": [
+                        {
+                            "pid": pid,
+                            "name": "worker",
+                            "interval_ns": 1_000_000_000,
+                            "cputime_ns": 100_000_000,
+                            "cputime_ms_per_s": 100.0,
+                            "idle_wakeups": idle,
+                            "idle_wakeups_per_s": float(idle),
+                            "diskio_bytesread": read,
+                            "diskio_byteswritten": 0,
+                            "pageins": 2,
+                            "bytes_received": rx,
+                            "bytes_sent": tx,
+                            "energy_impact": energy,
+                            "energy_impact_per_s": energy,
+                        }
+                    ],
+                }
+            ],
+            "all_tasks": {"pid": -2, "name": "ALL_TASKS", "cputime_ms_per_s": 300.0},
+            "processor": {
+                "cpu_power": 800.0,
+                "gpu_power": 50.0,
+                "ane_power": 0.0,
+                "combined_power": 850.0,
+            },
+        }
+    )
+
+
+def pm_source(argv, **kw):
+    return pm_live.PowermetricsSource(argv=argv, weights=PmenergyWeights(), **kw)
+
+
+def test_powermetrics_command_line():
+    argv = pm_live.command(0.5, "/usr/bin/powermetrics")
+    assert argv[:3] == ["/usr/bin/powermetrics", "--samplers", "tasks"]
+    assert argv[3:6] == ["--show-process-energy", "--show-process-io", "--show-process-netstats"]
+    assert argv[6:] == ["-f", "plist", "-i", "500"]
+
+
+def test_powermetrics_patches_energy_counters_and_system_power(tmp_path):
+    first = pm_doc(10, 12.5, rx=1000, tx=500, read=4096, idle=3)
+    second = b"\0" + pm_doc(10, 20.0, rx=2000, tx=0, read=0, idle=1)
+    argv_file = tmp_path / "pm.argv"
+    exe, (gate,) = fake(tmp_path, "powermetrics", [first, second], argv_file=str(argv_file))
+    src = pm_live.PowermetricsSource(executable=exe, interval_s=1.0, weights=PmenergyWeights())
+    try:
+        reading = until(lambda: (r := src.read()).patches and r, "powermetrics' first sample")
+        assert json.loads(argv_file.read_text()) == pm_live.command(1.0, exe)[1:]
+        patch = reading.patches[10]
+        rates = patch["rates"]
+        # powermetrics' own figure is the energy_impact; lagwatch's model is kept beside it:
+        # 100 ms of CPU at default QoS + 3 package-idle wakeups x 200 us, over 1 s.
+        assert rates["energy_impact"] == rates["energy_impact_powermetrics"] == 12.5
+        assert rates["energy_impact_modelled"] == pytest.approx(10.0 + 3 * 2e-4 * 100)
+        assert (patch["net_bytes"], patch["disk_read_bytes"], patch["pageins"]) == (1500, 4096, 2)
+        assert patch["wakeups"] == 3 and "gpu_ns" not in patch
+        assert reading.system == {
+            "cpu_power_watts": 0.8,
+            "gpu_power_watts": 0.05,
+            "ane_power_watts": 0.0,
+            "combined_power_watts": 0.85,
+            "powermetrics_interval_s": 1.0,
+        }
+        assert -2 not in reading.patches
+        open_gate(gate)
+        patch = until(lambda: (p := src.read().patches[10])["net_bytes"] == 3500 and p, "sample 2")
+        # Counters add up the per-interval amounts; rates are the newest sample's.
+        assert (patch["disk_read_bytes"], patch["pageins"], patch["wakeups"]) == (4096, 4, 4)
+        assert patch["rates"]["energy_impact"] == 20.0
+    finally:
+        src.close()
+
+
+class FakePrimary:
+    """A process source with one process and counters, as libproc would give."""
+
+    name = "fakeproc"
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self) -> SourceReading:
+        self.reads += 1
+        sample = ProcessSample(pid=10, start_id=1, name="worker", cpu_ns=self.reads * 10**8,
+                               memory_bytes=50 * M)  # fmt: skip
+        return SourceReading(processes=[sample], system={"memory_total_bytes": 16 << 30})
+
+    def close(self) -> None:
+        pass
+
+
+def test_powermetrics_energy_in_the_ranking_and_its_death_is_survived(tmp_path):
+    exe, (gate,) = fake(
+        tmp_path, "powermetrics", [pm_doc(10, 42.0, 0, 0, 0, 0), b""],
+        stderr="powermetrics: killed for the test\n", exit=1,
+    )  # fmt: skip
+    sampler = Sampler([FakePrimary(), pm_source([exe])], platform="macos")
+    try:
+
+        def with_energy():
+            ranking = sampler.tick()
+            return ranking if ranking and ranking.processes[0].energy_impact == 42.0 else None
+
+        ranking = until(with_energy, "powermetrics' energy in a ranking")
+        assert ranking.energy_source == "powermetrics"
+        assert ranking.sources == ["fakeproc", "powermetrics"]
+        assert ranking.system["combined_power_watts"] == 0.85
+        open_gate(gate)  # the fake now exits
+
+        def dropped():
+            ranking = sampler.tick()
+            return ranking if sampler.dropped else None
+
+        ranking = until(dropped, "the dead source to be dropped")
+        assert "exited with status 1" in sampler.dropped[0]
+        assert "killed for the test" in sampler.dropped[0]
+        assert sampler.source_names == ["fakeproc"]
+        after = sampler.tick()  # lagwatch goes on with the other sources
+        assert after is not None and after.sources == ["fakeproc"]
+        assert after.energy_source != "powermetrics" and after.processes[0].pid == 10
+    finally:
+        sampler.close()
+
+
+def test_powermetrics_garbage_output_is_reported(tmp_path):
+    bad = b"<?xml version='1.0'?>\n<plist><dict><key>x</key><<<</dict></plist>\n\0"
+    exe, _ = fake(tmp_path, "powermetrics", [bad * 3], gated=False)
+    src = pm_source([exe])
+    try:
+        exc = raises_soon(src.read)
+        assert "unreadable" in str(exc)
+    finally:
+        src.close()
+
+
+def test_powermetrics_not_root(tmp_path):
+    exe, _ = fake(tmp_path, "powermetrics", [b""], gated=False,
+                  stderr="powermetrics must be invoked as the superuser\n", exit=1)  # fmt: skip
+    src = pm_source([exe])
+    try:
+        exc = raises_soon(src.read)
+        assert "status 1" in str(exc) and "superuser" in str(exc)
+    finally:
+        src.close()
+
+
+def test_powermetrics_silence_is_reported(tmp_path):
+    exe, _ = fake(tmp_path, "powermetrics", [b""], gated=False)
+    src = pm_source([exe], first_sample_timeout_s=0.3)
+    try:
+        exc = raises_soon(src.read)  # (before the deadline, "nothing yet" is no error)
+        assert "no sample" in str(exc)
+    finally:
+        src.close()
+
+
+def test_registered_as_the_issue_says():
+    top = registry.by_name("top")
+    assert (top.kind, top.platforms, top.priority, top.needs_root) == (
+        "processes",
+        ("darwin",),
+        60,
+        False,
+    )
+    assert registry.by_name("libproc").priority < top.priority < registry.by_name("psutil").priority
+    pm = registry.by_name("powermetrics")
+    assert (pm.kind, pm.platforms, pm.needs_root) == ("augment", ("darwin",), True)
+    if sys.platform != "darwin":
+        assert top_live.probe() is not None and pm_live.probe() is not None
+    assert os.path.basename(top_live.TOP) == "top"
+
+
+def test_powermetrics_nothing_yet_is_not_an_error(tmp_path):
+    exe, _ = fake(tmp_path, "powermetrics", [b""], gated=False)
+    src = pm_source([exe], first_sample_timeout_s=600)
+    try:
+        reading = src.read()
+        assert reading.patches == {} and reading.system == {} and reading.warnings == []
+    finally:
+        src.close()
+
+
+def test_powermetrics_totals_bookkeeping():
+    from lagwatch.parsers.powermetrics import PmSample, PmTask
+
+    totals = pm_live.PowermetricsTotals()
+    sample = PmSample(index=0, line=1, kind="plist", is_delta=True,
+                      tasks=[PmTask(pid=7, name="a", pageins=3, bytes_received=10)])  # fmt: skip
+    totals.add(sample)
+    totals.add(sample)
+    assert totals.by_pid[7].counters == {"pageins": 6, "net_bytes": 20}
+    # A summary-like sample (not amounts over one interval) is not added.
+    totals.add(PmSample(index=1, line=1, kind="plist", is_delta=False, tasks=sample.tasks))
+    assert totals.by_pid[7].counters["pageins"] == 6
+    # The pid reused by another command starts afresh.
+    totals.add(PmSample(index=2, line=1, kind="plist", is_delta=True,
+                        tasks=[PmTask(pid=7, name="b", pageins=1)]))  # fmt: skip
+    assert totals.by_pid[7].name == "b" and totals.by_pid[7].counters == {"pageins": 1}

@@ -1,0 +1,108 @@
+"""Service files: generated, verified, written under a temporary HOME, loaded when possible."""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import need, run_lagwatch
+from lagwatch import service
+
+
+def fake_home(tmp_path: Path) -> dict[str, str]:
+    """A temporary HOME and XDG dirs; no user bus there, so systemctl --user cannot connect."""
+    home = tmp_path / "home"
+    runtime = tmp_path / "run"
+    home.mkdir()
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_DATA_HOME=str(home / ".local/share"), XDG_RUNTIME_DIR=str(runtime))  # fmt: skip
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    return env
+
+
+def test_systemd_unit_quotes_and_escapes() -> None:
+    unit = service.systemd_unit(["/opt/my py/python", "-m", "lagwatch", "daemon", "--db",
+                                 "/data/100%/$HOME.db"])  # fmt: skip
+    exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_line == (
+        'ExecStart="/opt/my py/python" -m lagwatch daemon --db /data/100%%/$$HOME.db'
+    )
+    assert "WantedBy=default.target" in unit and "KillSignal=SIGTERM" in unit
+    assert "Restart=on-failure" in unit
+    assert "RestartPreventExitStatus=3" in unit  # the daemon's "already running" status
+
+
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    tool = need("systemd-analyze")
+    path = tmp_path / service.UNIT_NAME
+    path.write_text(service.systemd_unit(service.daemon_command(tmp_path / "h b.db")))
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    res = subprocess.run(
+        [tool, "verify", "--user", str(path)], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    # verify exits 0 even on unknown keys and bad values: it must also have nothing to say.
+    assert res.stderr.strip() == "", res.stderr
+
+
+def test_launchd_plist_is_valid(tmp_path: Path) -> None:
+    data = plistlib.loads(service.launchd_plist(["/usr/bin/python3", "-m", "lagwatch",
+                                                 "daemon"], tmp_path))  # fmt: skip
+    assert data["Label"] == service.LAUNCHD_LABEL
+    assert data["ProgramArguments"] == ["/usr/bin/python3", "-m", "lagwatch", "daemon"]
+    assert data["RunAtLoad"] is True
+    assert data["KeepAlive"] == {"SuccessfulExit": False}
+    assert data["StandardErrorPath"].startswith(str(tmp_path / "Library" / "Logs"))
+    assert service.launchd_plist_path(tmp_path) == (
+        tmp_path / "Library" / "LaunchAgents" / "io.lagwatch.daemon.plist"
+    )
+
+
+def test_install_on_macos_writes_the_agent_and_explains_a_failed_load(tmp_path: Path) -> None:
+    env = fake_home(tmp_path)
+    env["PATH"] = str(tmp_path)  # no launchctl on Linux: loading must degrade clearly
+    result = service.install(tmp_path / "h.db", platform="darwin", env=env)
+    path = Path(env["HOME"]) / "Library" / "LaunchAgents" / "io.lagwatch.daemon.plist"
+    assert result.path == path and not result.ok
+    assert (
+        "launchctl is not installed" in result.message and "launchctl bootstrap" in result.message
+    )
+    args = plistlib.loads(path.read_bytes())["ProgramArguments"]
+    assert args == [sys.executable, "-m", "lagwatch", "daemon", "--db", str(tmp_path / "h.db")]
+    assert service.status(platform="darwin", env=env)["installed"] is True
+    assert "removed" in service.uninstall(platform="darwin", env=env).message
+    assert not path.exists()
+
+
+def test_cli_install_status_uninstall_without_a_user_systemd(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the systemd unit is the Linux service")
+    env = fake_home(tmp_path)
+    unit = Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "lagwatch.service"
+    res = run_lagwatch("service", "install", env=env)
+    assert unit.exists()
+    assert "ExecStart=" in unit.read_text()
+    if res.returncode == 0:  # pragma: no cover - only with a reachable user manager
+        pytest.skip("a user systemd answered; not touching it further")
+    assert res.returncode == 1
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1
+    assert f"wrote {unit} but could not load it" in err
+    assert "systemctl --user daemon-reload" in err
+    status = run_lagwatch("service", "status", env=env)
+    assert status.returncode == 0 and f"installed at {unit}" in status.stdout
+    removed = run_lagwatch("service", "uninstall", env=env)
+    assert removed.returncode == 0 and f"removed {unit}" in removed.stdout
+    assert not unit.exists()
+    again = run_lagwatch("service", "uninstall", env=env)
+    assert "not installed" in again.stdout
+    printed = run_lagwatch("service", "install", "--print", env=env)
+    assert printed.stdout.startswith("[Unit]") and not unit.exists()
