@@ -134,18 +134,6 @@ PROCESS_KEYS: tuple[str, ...] = (
     "energy_impact_model",
 )
 
-RATE_KEYS: tuple[str, ...] = (
-    "cpu_percent",
-    "disk_read_bytes_per_s",
-    "disk_write_bytes_per_s",
-    "pageins_per_s",
-    "wakeups_per_s",
-    "ctx_switches_per_s",
-    "gpu_percent",
-    "net_bytes_per_s",
-    "energy_impact",
-    "power_watts",
-)
 
 
 @dataclass(slots=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from lagwatch.cli import CliError
+from lagwatch.cli.options import interval_option, source_option
+from lagwatch.cli.store_args import db_option
 from lagwatch.units import parse_duration
 
 EXIT_ALREADY_RUNNING = 3  # the systemd unit's RestartPreventExitStatus
@@ -74,21 +76,8 @@ def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
 
 
 @click.command("daemon")
-@click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History database (default: the user data directory).",
-)
-@click.option(
-    "--interval",
-    "-i",
-    type=click.FloatRange(min=0.05),
-    default=1.0,
-    show_default=True,
-    help="Seconds between readings.",
-)
+@db_option
+@interval_option()
 @click.option(
     "--listen",
     metavar="HOST:PORT",
@@ -118,12 +107,7 @@ def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
     show_default=True,
     help="Seconds of lateness that count as a pause.",
 )
-@click.option(
-    "--source",
-    default=None,
-    metavar="NAME[,NAME]",
-    help="Force a set of sources (see `lagwatch sources`).",
-)
+@source_option()
 @click.option("--verbose", "-v", is_flag=True, help="Log every recorded tick.")
 def command(
     db: Path | None, interval: float, listen: tuple[str, int] | None, export_top_k: int,

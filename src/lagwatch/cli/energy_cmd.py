@@ -17,6 +17,8 @@ from typing import Any, cast
 import click
 
 from lagwatch.cli import CliError
+from lagwatch.cli.options import interval_option, source_option
+from lagwatch.cli.store_args import db_option
 from lagwatch.cli.top_cmd import open_sampler
 from lagwatch.energy.integrate import By, EnergyIntegrator
 from lagwatch.sampler import Sampler
@@ -179,24 +181,11 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     help="Group helper processes under their app.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-@click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History database (default: the daemon's).",
-)
+@db_option
 @click.option(
     "--sample", is_flag=True, help="Ignore history: sample for the period now (one Sampler)."
 )
-@click.option(
-    "--interval",
-    "-i",
-    type=click.FloatRange(min=0.05),
-    default=1.0,
-    show_default=True,
-    help="Seconds between readings when sampling.",
-)
+@interval_option("Seconds between readings when sampling.")
 @click.option(
     "--limit", "-k", type=click.IntRange(min=1), default=None, help="Show the K biggest users."
 )
@@ -206,7 +195,7 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     is_flag=True,
     help="With --json: also every interval's contribution per process (to audit the totals).",
 )
-@click.option("--source", default=None, metavar="NAME[,NAME]", help="Force sources when sampling.")
+@source_option("Force sources when sampling (see `lagwatch sources`).")
 def command(
     since_text: str | None, by: str, as_json: bool, db: Path | None, sample: bool,
     interval: float, limit: int | None, show_intervals: bool, source: str | None,

@@ -9,6 +9,7 @@ import click
 
 from lagwatch import sampler as sampler_mod
 from lagwatch.cli import CliError
+from lagwatch.cli.options import interval_option, source_option
 from lagwatch.model import Ranking
 from lagwatch.sampler import SORT_KEYS, Sampler
 from lagwatch.sources import registry
@@ -45,14 +46,7 @@ def emit_json(ranking: Ranking, limit: int | None) -> None:
 
 
 @click.command("top")
-@click.option(
-    "--interval",
-    "-i",
-    type=click.FloatRange(min=0.05),
-    default=1.0,
-    show_default=True,
-    help="Seconds between readings.",
-)
+@interval_option()
 @click.option(
     "--count", "-n", type=click.IntRange(min=1), default=None, help="Print N rankings, then exit."
 )
@@ -65,12 +59,7 @@ def emit_json(ranking: Ranking, limit: int | None) -> None:
 )
 @click.option("--sort", type=click.Choice(sorted(SORT_KEYS)), default="score", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ranking (JSON Lines).")
-@click.option(
-    "--source",
-    default=None,
-    metavar="NAME[,NAME]",
-    help="Force a set of sources (see `lagwatch sources`).",
-)
+@source_option()
 def command(
     interval: float, count: int | None, limit: int | None, sort: str, as_json: bool,
     source: str | None,

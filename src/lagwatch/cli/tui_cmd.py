@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from lagwatch.cli import CliError
+from lagwatch.cli.options import interval_option, source_option
 
 
 def choose_db(db: Path | None, standalone: bool) -> Path | None:
@@ -56,12 +57,13 @@ def open_feed(db: Path | None, interval: float | None, source: str | None):
 @click.command("tui")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Attach to this history database (default: a running daemon's).")  # fmt: skip
-@click.option("--interval", "-i", type=click.FloatRange(min=0.05), default=None,
-              help="Seconds between readings when sampling here (default 1); attached, how "
-                   "often to look for new ticks (default: the daemon's interval).")  # fmt: skip
+@interval_option(
+    "Seconds between readings when sampling here (default 1); attached, how often to look for "
+    "new ticks (default: the daemon's interval).",
+    default=None,
+)
 @click.option("--standalone", is_flag=True, help="Sample here even if a daemon is running.")
-@click.option("--source", default=None, metavar="NAME[,NAME]",
-              help="Standalone: force a set of sources (see `lagwatch sources`).")  # fmt: skip
+@source_option("Standalone: force a set of sources (see `lagwatch sources`).")
 def command(db: Path | None, interval: float | None, standalone: bool, source: str | None) -> None:
     """Interactive ranking with details, events and replay of recorded history."""
     path = choose_db(db, standalone)

@@ -6,20 +6,9 @@ import time
 from datetime import datetime
 from typing import Any
 
+from lagwatch.daemon.pause import TIMELINE_KEYS
 from lagwatch.units import human_bytes, human_duration, human_number, human_rate
 
-TIMELINE_KEYS: tuple[str, ...] = (
-    "cpu_percent",
-    "memory_bytes",
-    "disk_read_bytes_per_s",
-    "disk_write_bytes_per_s",
-    "pageins_per_s",
-    "wakeups_per_s",
-    "gpu_percent",
-    "net_bytes_per_s",
-    "energy_impact",
-    "power_watts",
-)
 PHASES = ("before", "during", "after")
 
 

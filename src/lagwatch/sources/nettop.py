@@ -21,20 +21,17 @@ others go on.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from lagwatch.parsers.nettop import NettopFrame, NettopRow, NettopStreamParser
 from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.sources.child import StreamedChild
 
 NAME = "nettop"
 NETTOP = "/usr/bin/nettop"
@@ -105,88 +102,37 @@ class NettopSource:
         self._lock = threading.Lock()
         self._totals = NettopTotals()
         self._parser = NettopStreamParser()
-        self._diagnostics: deque[str] = deque(maxlen=3)  # last non-CSV lines (errors)
-        self._death: str | None = None
+        self._pending = b""
+        self._lineno = 0
         self._frames = 0
         self._last_frame_at: float | None = None
         self._started_at = time.monotonic()
-        self._master: int | None = None
-        self._proc = self._spawn()
-        self._thread = threading.Thread(target=self._reader, name="lagwatch-nettop", daemon=True)
-        self._thread.start()
+        # A terminal on stdin and stdout: see the module docstring.
+        self._child = StreamedChild(
+            self.argv, self._on_chunk, use_pty=True, thread_name="lagwatch-nettop"
+        )
 
-    # -- the child -------------------------------------------------------------------------
+    @property
+    def _proc(self) -> subprocess.Popen[bytes]:
+        return self._child.proc
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        try:
-            import pty
+    @property
+    def pid(self) -> int:
+        return self._child.pid
 
-            master, slave = pty.openpty()
-        except (ImportError, OSError):
-            master = slave = None
-        try:
-            if slave is not None:
-                proc = subprocess.Popen(
-                    self.argv, stdin=slave, stdout=slave, stderr=slave,
-                    start_new_session=True, close_fds=True,
-                )  # fmt: skip
-                os.close(slave)
-                self._master = master
-            else:  # no pty (not a Unix): pipes, with a stdin that stays open and silent
-                proc = subprocess.Popen(
-                    self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
-        except OSError as exc:
-            for fd in (master, slave):
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            raise SourceError(f"cannot run {self.argv[0]}: {exc.strerror or exc}") from None
-        return proc
+    # -- the reader thread -----------------------------------------------------------------
 
-    def _chunks(self):
-        if self._master is not None:
-            while True:
-                try:
-                    chunk = os.read(self._master, 65536)
-                except OSError as exc:
-                    if exc.errno in (errno.EIO, errno.EBADF):  # the child closed the terminal
-                        return
-                    raise
-                if not chunk:
-                    return
-                yield chunk
-        else:
-            assert self._proc.stdout is not None
-            while chunk := self._proc.stdout.read1(65536):
-                yield chunk
-
-    def _reader(self) -> None:
-        pending = b""
-        lineno = 0
-        try:
-            for chunk in self._chunks():
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    lineno += 1
-                    self._line(raw.decode("utf-8", "replace").rstrip("\r"), lineno)
-        except Exception as exc:  # the reader must always record why it stopped
-            self._diagnostics.append(f"reader failed: {type(exc).__name__}: {exc}")
-        if pending.strip():
-            self._line(pending.decode("utf-8", "replace").rstrip("\r"), lineno + 1)
-        status = self._proc.wait()
-        words = "; ".join(self._diagnostics)
-        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-        with self._lock:
-            self._death = f"nettop {how}" + (f": {words}" if words else "")
+    def _on_chunk(self, chunk: bytes) -> None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for raw in lines:
+            self._lineno += 1
+            self._line(raw.decode("utf-8", "replace").rstrip("\r"), self._lineno)
 
     def _line(self, line: str, lineno: int) -> None:
         item = self._parser.feed(line, lineno)
         if item is None:
             if line.strip() and "," not in line:
-                self._diagnostics.append(line.strip()[:200])
+                self._child.note(line)  # an error message, quoted if nettop dies
             return
         with self._lock:
             if isinstance(item, NettopFrame):
@@ -198,14 +144,10 @@ class NettopSource:
 
     # -- the source ------------------------------------------------------------------------
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
     def read(self) -> SourceReading:
+        if (death := self._child.death) is not None:
+            raise SourceError(death)
         with self._lock:
-            if self._death is not None:
-                raise SourceError(self._death)
             patches = self._totals.patches()
             last = self._last_frame_at
         warnings = []
@@ -215,22 +157,4 @@ class NettopSource:
         return SourceReading(patches=patches, warnings=warnings)
 
     def close(self) -> None:
-        proc = self._proc
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self._thread.join(timeout=5)
-        if self._master is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._master)
-            self._master = None
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        self._child.close()
