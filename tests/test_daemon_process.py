@@ -184,6 +184,14 @@ def test_sigstopped_daemon_records_one_pause_with_the_hog_as_suspect(tmp_path: P
             for phase in ("before", "during", "after"):
                 assert re.search(rf"\s{phase}\s+\S+ \({hog.pid}\)", why.stdout), phase
             assert d.lines("event: pause of")
+        # No reading right after the late one: rates over a few milliseconds are noise (the
+        # hog would show several cores), so every interval is at least half the configured one.
+        with History(db) as h:
+            intervals = [r.interval_s for r in h.rankings()]
+            hog_cpu = [p.cpu_percent for r in h.rankings() for p in r.processes
+                       if p.pid == hog.pid and p.cpu_percent is not None]  # fmt: skip
+        assert min(intervals) >= 0.2, intervals
+        assert max(hog_cpu) < 150, hog_cpu
     finally:
         hog.kill()
         hog.wait()

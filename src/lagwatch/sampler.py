@@ -258,6 +258,9 @@ class Sampler:
     def _read_once(self, warnings: list[str]) -> Snapshot | None:
         """One reading of every source; None when no process source produced data."""
         readings: list[tuple[Source, SourceReading]] = []
+        # Processes are read one after another during the sweep: the middle of the sweep is
+        # the best single time for all of them (off by at most half a sweep either way).
+        started_ns, started_wall = time.monotonic_ns(), time.time()
         for source in list(self.sources):
             try:
                 readings.append((source, source.read()))
@@ -282,9 +285,10 @@ class Sampler:
                 if (sample := by_pid.get(pid)) is not None:
                     merge_patch(sample, patch)
             used.append(source.name)
+        ended_ns, ended_wall = time.monotonic_ns(), time.time()
         return Snapshot(
-            time=time.time(),
-            monotonic_ns=time.monotonic_ns(),
+            time=(started_wall + ended_wall) / 2,
+            monotonic_ns=(started_ns + ended_ns) // 2,
             platform=self.platform,
             sources=used,
             processes=processes,
@@ -313,15 +317,19 @@ class Sampler:
         """Rankings every ``interval_s`` on the monotonic clock (the first after one interval)."""
         deadline = time.monotonic()
         while True:
+            started = time.monotonic()
             ranking = self.tick(sort)
             if ranking is not None:
                 yield ranking
             deadline += interval_s
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                deadline = time.monotonic()  # fell behind: don't burst to catch up
+            now = time.monotonic()
+            if deadline < now:
+                # Fell behind (the consumer was slow, the machine paused): go on at once rather
+                # than burst to catch up, but never within half an interval of the last
+                # reading, whose rates over a few milliseconds would be noise.
+                deadline = max(now, started + interval_s / 2)
+            if deadline > now:
+                time.sleep(deadline - now)
 
     def close(self) -> None:
         for source in self.sources:

@@ -99,6 +99,7 @@ class Daemon:
         try:
             while not self.stopping:
                 a0, t0 = self.clock.awake_ns(), self.clock.total_ns()
+                tick_started = a0 / 1e9
                 self._tick()
                 a1, t1 = self.clock.awake_ns(), self.clock.total_ns()
                 work_s = (a1 - a0) / 1e9
@@ -114,7 +115,10 @@ class Daemon:
                 next_tick += self.config.interval_s
                 now = self._awake()
                 if next_tick < now:
-                    next_tick = now  # fell behind: do not burst to catch up
+                    # Fell behind (a pause, a slow write): go on at once rather than burst to
+                    # catch up, but never within half an interval of the last reading, whose
+                    # rates over a few milliseconds would be noise.
+                    next_tick = max(now, tick_started + self.config.interval_s / 2)
                 while not self.stopping:
                     remaining = next_tick - self._awake()
                     if remaining <= 0:
