@@ -78,6 +78,8 @@ def test_sources_lists_availability_and_reasons():
     assert res.returncode == 0
     report = {s["name"]: s for s in json.loads(res.stdout)["sources"]}
     assert report["procfs"]["available"] is True and report["procfs"]["needs_root"] is False
+    assert report["procfs"]["status"] == "in use"
+    assert report["psutil"]["status"] == "standby"  # usable, but only as a fallback here
     for s in report.values():
         assert s["available"] or s["reason"], f"{s['name']} unavailable without a reason"
     human = run_lagwatch("sources")

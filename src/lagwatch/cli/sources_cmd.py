@@ -83,12 +83,22 @@ def visibility_line(vis: dict | None, is_root: bool) -> str | None:
 def command(as_json: bool) -> None:
     """List the data sources available on this machine and the metrics each gives."""
     report = source_report()
+    vis = visibility()
+    # What `lagwatch top` would run: the first process source that works, and every usable
+    # augmenting source; other usable process sources stand by as fallbacks.
+    for entry in report:
+        if not entry["available"]:
+            entry["status"] = "unavailable"
+        elif entry["kind"] == "augment" or (vis is not None and vis["source"] == entry["name"]):
+            entry["status"] = "in use"
+        else:
+            entry["status"] = "standby"
     if as_json:
         out = {
             "platform": sys.platform,
             "root": registry.is_root(),
             "sources": report,
-            "visibility": visibility(),
+            "visibility": vis,
         }
         click.echo(json.dumps(out, indent=2))
         return
@@ -98,8 +108,9 @@ def command(as_json: bool) -> None:
     table = Table(header_style="bold")
     for col in ("SOURCE", "STATUS", "ROOT", "METRICS", "NOTES"):
         table.add_column(col)
+    styles = {"in use": "green", "standby": "cyan", "unavailable": "red"}
     for s in report:
-        status = "[green]available[/]" if s["available"] else "[red]unavailable[/]"
+        status = f"[{styles[s['status']]}]{s['status']}[/]"
         notes = s["description"] if s["available"] else f"{s['reason']}"
         if s["available"] and s["detail"]:
             notes += f" [dim]({s['detail']})[/]"
@@ -108,7 +119,7 @@ def command(as_json: bool) -> None:
         )
     console = Console()
     console.print(table)
-    line = visibility_line(visibility(), registry.is_root())
+    line = visibility_line(vis, registry.is_root())
     if line is not None:
         console.print(line)
     elif not registry.is_root():
