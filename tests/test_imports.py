@@ -12,7 +12,7 @@ import pytest
 SCRIPT = r"""
 import sys
 import ctypes, ctypes.util, http.server, plistlib, sqlite3, ssl, urllib.request  # noqa
-import click, platformdirs, prometheus_client, psutil, rich, textual, tomlkit  # noqa
+import click, platformdirs, prometheus_client, psutil, rich, textual  # noqa
 import rich.console, rich.live, rich.table, textual.app, textual.widgets  # noqa
 sys.platform = {platform!r}
 import os
