@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,16 @@ def macos_fixtures() -> Path:
     if not MACOS_FIXTURES.is_dir():
         pytest.skip(f"shared macOS captures not found at {MACOS_FIXTURES}")
     return MACOS_FIXTURES
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch):
+    """Local time is UTC for the test (what it prints does not depend on the machine)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def lagwatch_cmd() -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 
 import pytest
 from textual.widgets import DataTable, Input, Static, TabbedContent
@@ -19,13 +18,7 @@ SIZE = (80, 24)
 NOW = T0 + 35
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # times on screen do not depend on the machine
 
 
 def sync(test):

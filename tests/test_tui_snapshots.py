@@ -4,8 +4,6 @@ the report before committing the new SVGs."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from lagwatch.tui.app import LagwatchApp
@@ -15,13 +13,7 @@ from test_tui_app import EVENTS, NOW, make_ticks
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # times on screen do not depend on the machine
 
 
 def app() -> LagwatchApp:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from fake_rankings import T0, ranking, row
 from lagwatch.model import PROCESS_KEYS
 from lagwatch.tui import view
 
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # times on screen do not depend on the machine
 
 
 def test_spark_scales_0_to_100_and_leaves_unknown_blank() -> None:

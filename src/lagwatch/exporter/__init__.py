@@ -109,7 +109,8 @@ class Exporter:
         """Stop serving and close the port. Safe to call twice."""
         if self._stopped:
             return
-        self._stopped = True  # LiveState has no unsubscribe: the listener goes quiet
+        self._stopped = True
+        self.state.unsubscribe(self._on_ranking)
         self._http.stop()
 
 
