@@ -175,6 +175,7 @@ def test_unreadable_plist_is_warned(tmp_path):
         (None, None),
         (b"../../etc/passwd\0", None),  # used in a file path: refused
         (b"a/b", None),
+        (b"A\0\0\0", None),  # Apple Silicon stores a small binary integer, not an id
     ],
 )
 def test_decode_board_id(raw, expected):

@@ -399,6 +399,19 @@ def test_zombies_and_vanished_processes(fake: FakeLibSystem, lib: LibProc) -> No
     assert reading.warnings == []
 
 
+def test_another_users_zombie_stays_listed(fake: FakeLibSystem, lib: LibProc) -> None:
+    """A root-owned zombie: rusage is EPERM, so only the unchecked calls describe it, and
+    PROC_PIDUNIQIDENTIFIERINFO reaches a zombie only with arg != 0 (xnu proc_info.c, the
+    "look for zombies" check); asked with 0 it says ESRCH and the process would vanish."""
+    fake.add(600, uid=0, comm="deadroot")
+    fake.zombify(600)
+    reading = LibprocSource(lib).read()
+    (sample,) = reading.processes
+    assert (sample.pid, sample.state, sample.restricted) == (600, "zombie", True)
+    assert sample.start_id == fake.unique_id(600)
+    assert reading.warnings == []
+
+
 def test_states_are_honest() -> None:
     assert state_name(SRUN, 3) == "running"
     assert state_name(SRUN, 0) == "sleeping"  # the kernel counts no runnable thread

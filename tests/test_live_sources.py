@@ -272,9 +272,18 @@ def pm_source(argv, **kw):
 
 def test_powermetrics_command_line():
     argv = pm_live.command(0.5, "/usr/bin/powermetrics")
-    assert argv[:3] == ["/usr/bin/powermetrics", "--samplers", "tasks"]
+    assert argv[:3] == ["/usr/bin/powermetrics", "--samplers", "tasks,cpu_power"]
     assert argv[3:6] == ["--show-process-energy", "--show-process-io", "--show-process-netstats"]
     assert argv[6:] == ["-f", "plist", "-i", "500"]
+
+
+def test_powermetrics_asks_for_the_sampler_that_reports_power():
+    """CPU/GPU/ANE/Combined Power (Apple Silicon) and package power (Intel) are printed by the
+    cpu_power sampler ("**** Processor usage ****"); `--samplers tasks` alone prints only the
+    task table (shared captures: firefoxdocs tasks-only vs power-server tasks + cpu_power)."""
+    argv = pm_live.command(1.0)
+    samplers = argv[argv.index("--samplers") + 1].split(",")
+    assert "tasks" in samplers and "cpu_power" in samplers
 
 
 def test_powermetrics_patches_energy_counters_and_system_power(tmp_path):
@@ -307,6 +316,20 @@ def test_powermetrics_patches_energy_counters_and_system_power(tmp_path):
         # Counters add up the per-interval amounts; rates are the newest sample's.
         assert (patch["disk_read_bytes"], patch["pageins"], patch["wakeups"]) == (4096, 4, 4)
         assert patch["rates"]["energy_impact"] == 20.0
+    finally:
+        src.close()
+
+
+def test_powermetrics_intel_package_power_reaches_the_system_figures(tmp_path):
+    """An Intel Mac's plist processor dict carries ``package_watts`` (watts); it must come out
+    as ``package_power_watts`` like the text format's "package power" line, not be dropped."""
+    d = plistlib.loads(pm_doc(10, 1.0, 0, 0, 0, 0))
+    d["processor"] = {"package_watts": 8.53}
+    exe, _ = fake(tmp_path, "powermetrics", [plistlib.dumps(d)], gated=False)
+    src = pm_live.PowermetricsSource(executable=exe, interval_s=1.0, weights=PmenergyWeights())
+    try:
+        reading = until(lambda: (r := src.read()).patches and r, "powermetrics' sample")
+        assert reading.system.get("package_power_watts") == 8.53
     finally:
         src.close()
 

@@ -23,7 +23,7 @@ _LIBSYSTEM = "/usr/lib/libSystem.B.dylib"
 _UTF8 = 0x08000100  # kCFStringEncodingUTF8
 # Board ids look like "Mac-7BA5B2DFE22DDD8C"; the value is used in a file path, so nothing else
 # (no '/', no '..') is accepted.
-_BOARD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,-]{0,63}")
+_BOARD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,-]{2,63}")  # Apple Silicon: a binary int
 
 
 def decode_board_id(data: bytes | None) -> str | None:

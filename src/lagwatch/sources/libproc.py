@@ -192,12 +192,13 @@ class LibProc:
             "proc_pidinfo[SHORTBSDINFO]",
         )
 
-    def unique_id(self, pid: int) -> int:
-        """p_uniqueid: never reused within a boot; not same-user checked."""
+    def unique_id(self, pid: int, zombies: bool = True) -> int:
+        """p_uniqueid: never reused within a boot; not same-user checked; reaches zombies only
+        when asked (arg != 0), like the BSD infos."""
         info = self._pidinfo(
             pid,
             abi.PROC_PIDUNIQIDENTIFIERINFO,
-            0,
+            int(zombies),
             abi.ProcUniqIdentifierInfo(),
             "proc_pidinfo[UNIQIDENTIFIERINFO]",
         )

@@ -3,8 +3,11 @@ the system's CPU/GPU/ANE power.
 
 One long-lived child::
 
-    powermetrics --samplers tasks --show-process-energy --show-process-io
+    powermetrics --samplers tasks,cpu_power --show-process-energy --show-process-io
                  --show-process-netstats -f plist -i MS
+
+(``cpu_power`` prints the processor section with CPU/GPU/ANE/Combined power, or the Intel
+package power; ``tasks`` alone prints only the task table.)
 
 A reader thread cuts the NUL-separated plist stream into documents and parses them
 (lagwatch.parsers.powermetrics). ``read()`` never waits; it returns, per pid:
@@ -63,8 +66,9 @@ SYSTEM_KEYS = (
 
 def command(interval_s: float = 1.0, executable: str = POWERMETRICS) -> list[str]:
     ms = max(100, round(interval_s * 1000))
-    return [executable, "--samplers", "tasks", "--show-process-energy", "--show-process-io",
-            "--show-process-netstats", "-f", "plist", "-i", str(ms)]  # fmt: skip
+    return [executable, "--samplers", "tasks,cpu_power", "--show-process-energy",
+            "--show-process-io", "--show-process-netstats",
+            "-f", "plist", "-i", str(ms)]  # fmt: skip
 
 
 def probe() -> str | None:
@@ -248,6 +252,9 @@ class PowermetricsSource:
                 if rates:
                     patches.setdefault(task.pid, {})["rates"] = rates
             system = {k: latest.system[k] for k in SYSTEM_KEYS if k in latest.system}
+            # Intel's plist names the package power "package_watts" (the text says "power").
+            if "package_power_watts" not in system and "package_watts" in latest.system:
+                system["package_power_watts"] = latest.system["package_watts"]
             if latest.elapsed_s is not None:
                 system["powermetrics_interval_s"] = latest.elapsed_s
         return SourceReading(patches=patches, system=system, warnings=warnings)
