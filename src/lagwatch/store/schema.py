@@ -18,7 +18,8 @@ class StoreError(Exception):
     """The history database cannot be used (message is one readable line)."""
 
 
-# Per-process columns: every key of the process JSON contract, plus identity and sub-scores.
+# Per-process columns: the process JSON contract as it was at schema v1. Deliberately a copy,
+# not model.PROCESS_KEYS: a table's columns must not move when the contract grows.
 PROCESS_COLUMNS: tuple[str, ...] = (
     "pid",
     "ppid",
