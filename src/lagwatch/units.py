@@ -21,13 +21,13 @@ def human_bytes(value: float | None) -> str:
 
 
 def short_bytes(value: float | None) -> str:
-    """Compact form for tables: 512B, 4.0K, 1.2G (binary multiples)."""
+    """Compact form for tables: 512B, 4.0K, 100M, 1.2G (binary multiples, at most 6 chars)."""
     if value is None:
         return "-"
     size = float(value)
     for unit in ("B", "K", "M", "G", "T"):
-        if abs(size) < 1024 or unit == "T":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        if abs(size) < 1000 or unit == "T":
+            return f"{size:.0f}{unit}" if unit == "B" or abs(size) >= 100 else f"{size:.1f}{unit}"
         size /= 1024
     raise AssertionError("unreachable")
 

@@ -9,6 +9,7 @@ import sys
 import click
 
 from lagwatch.cli import CliError
+from lagwatch.cli.options import limit_option
 from lagwatch.sampler import SORT_KEYS
 
 FORMAT_CHOICES = ("auto", "top", "powermetrics-plist", "powermetrics-text", "nettop")
@@ -41,13 +42,7 @@ def _read(path: str) -> bytes:
     help="Capture format; auto detects it from the content.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sample (JSON Lines).")
-@click.option(
-    "--limit",
-    "-k",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Show the K most stressing processes (default: 20 in the table, all in JSON).",
-)
+@limit_option()
 @click.option(
     "--sort",
     type=click.Choice(sorted(SORT_KEYS)),

@@ -21,6 +21,12 @@ def interval_option(help: str = "Seconds between readings.", default: float | No
     )
 
 
+def limit_option(
+    help: str = "Show the K most stressing processes (default: 20 in the table, all in JSON).",
+) -> Callable[[Any], Any]:
+    return click.option("--limit", "-k", type=click.IntRange(min=1), default=None, help=help)
+
+
 def source_option(help: str = "Force a set of sources (see `lagwatch sources`).",
                   ) -> Callable[[Any], Any]:  # fmt: skip
     return click.option("--source", default=None, metavar="NAME[,NAME]", help=help)

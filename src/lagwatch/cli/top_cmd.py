@@ -9,7 +9,7 @@ import click
 
 from lagwatch import sampler as sampler_mod
 from lagwatch.cli import CliError
-from lagwatch.cli.options import interval_option, source_option
+from lagwatch.cli.options import interval_option, limit_option, source_option
 from lagwatch.model import Ranking
 from lagwatch.sampler import SORT_KEYS, Sampler
 from lagwatch.sources import registry
@@ -50,13 +50,7 @@ def emit_json(ranking: Ranking, limit: int | None) -> None:
 @click.option(
     "--count", "-n", type=click.IntRange(min=1), default=None, help="Print N rankings, then exit."
 )
-@click.option(
-    "--limit",
-    "-k",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Show the K most stressing processes (default: 20 in the table, all in JSON).",
-)
+@limit_option()
 @click.option("--sort", type=click.Choice(sorted(SORT_KEYS)), default="score", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ranking (JSON Lines).")
 @source_option()

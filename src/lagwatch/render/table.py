@@ -16,7 +16,7 @@ from lagwatch.model import ProcessRow, Ranking
 from lagwatch.units import human_number, short_bytes
 
 
-def _score_style(score: float) -> str:
+def score_style(score: float) -> str:
     if score >= 70:
         return "bold red"
     if score >= 40:
@@ -77,7 +77,7 @@ def ranking_table(ranking: Ranking, limit: int | None = 20, title: str | None = 
         cells: list[str | Text] = [
             str(row.pid),
             row.name + ("*" if row.restricted else ""),
-            Text(f"{row.score:.0f}", style=_score_style(row.score)),
+            Text(f"{row.score:.0f}", style=score_style(row.score)),
             row.dominant or "-",
         ]
         cells.extend(fmt(get(row)) for _, get, fmt in columns)

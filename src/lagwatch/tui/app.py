@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, Tab
 
 from lagwatch.model import Identity, ProcessRow, Ranking
 from lagwatch.render.story import build_story, render_story
+from lagwatch.render.table import score_style
 from lagwatch.tui import view
 from lagwatch.tui.feed import DataFeed
 from lagwatch.tui.table import RankingTable, TableColumn
@@ -28,14 +29,6 @@ from lagwatch.units import human_duration
 TREND_TICKS = 10
 CHART_WINDOW_S = 300.0
 CHART_HEIGHT = 3
-
-
-def score_style(score: float) -> str:
-    if score >= 70:
-        return "bold red"
-    if score >= 40:
-        return "yellow"
-    return "green"
 
 
 class LagwatchApp(App[None]):

@@ -72,7 +72,7 @@ class RankingTable(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0)
 
-    class Highlighted(Message):
+    class _RowMessage(Message):
         def __init__(self, table: RankingTable, row: int) -> None:
             super().__init__()
             self.table = table
@@ -82,15 +82,11 @@ class RankingTable(ScrollView, can_focus=True):
         def control(self) -> RankingTable:
             return self.table
 
-    class Selected(Message):
-        def __init__(self, table: RankingTable, row: int) -> None:
-            super().__init__()
-            self.table = table
-            self.row = row
+    class Highlighted(_RowMessage):
+        """The cursor moved to ``row``."""
 
-        @property
-        def control(self) -> RankingTable:
-            return self.table
+    class Selected(_RowMessage):
+        """Enter on ``row``."""
 
     def __init__(self, columns: Sequence[TableColumn], **kw) -> None:
         super().__init__(**kw)

@@ -11,7 +11,7 @@ from typing import Any
 
 from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
 from lagwatch.sampler import SORT_KEYS, sort_rows
-from lagwatch.units import human_bytes, human_duration, human_number, parse_time
+from lagwatch.units import human_bytes, human_duration, human_number, parse_time, short_bytes
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # index 0 is "nothing", 8 a full cell
 
@@ -19,16 +19,7 @@ BLOCKS = " ▁▂▃▄▅▆▇█"  # index 0 is "nothing", 8 a full cell
 # -- units -------------------------------------------------------------------------------
 
 
-def compact_bytes(value: float | None) -> str:
-    """512B, 4.0K, 1.2G: binary multiples in at most 6 characters."""
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(size) < 1000 or unit == "T":
-            return f"{size:.0f}{unit}" if unit == "B" or abs(size) >= 100 else f"{size:.1f}{unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+compact_bytes = short_bytes  # the same compact form as `lagwatch top`'s table
 
 
 def compact_rate(value: float | None) -> str:
