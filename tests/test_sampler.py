@@ -219,3 +219,10 @@ def test_idle_row_cache_gives_the_same_rankings_as_computing_everything():
     # Both processes are idle now; the big one still scores for its memory.
     assert set(cache) == {(10, 1), (11, 1)}
     assert compute_ranking(snaps[2], snaps[3], idle_rows=cache).processes[0].dominant == "memory"
+
+
+def test_sum_known_hides_neither_a_known_part_nor_invents_a_zero():
+    from lagwatch.model import sum_known
+
+    assert sum_known(None, None) is None
+    assert sum_known(3, None) == 3 and sum_known(2, 5) == 7

@@ -35,6 +35,13 @@ COUNTERS: tuple[str, ...] = (
 # the per-pid sum): a drop counts as no activity rather than as an unknown.
 DROPPABLE_COUNTERS: frozenset[str] = frozenset({"gpu_ns", "net_bytes"})
 
+def sum_known(*values: float | None) -> float | None:
+    """The sum of the known values; None only when none is known (one unknown part of a total
+    is not a reason to hide the rest, and no known part is not a zero)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 RESOURCES: tuple[str, ...] = ("cpu", "memory", "disk", "pageins", "wakeups", "gpu", "network")
 
 

@@ -20,6 +20,7 @@ from lagwatch.model import (
     Ranking,
     Snapshot,
     merge_patch,
+    sum_known,
 )
 from lagwatch.sources.base import Source, SourceError, SourceReading
 
@@ -27,11 +28,7 @@ SORT_KEYS: dict[str, Callable[[ProcessRow], float | None]] = {
     "score": lambda r: r.score,
     "cpu": lambda r: r.cpu_percent,
     "memory": lambda r: r.memory_bytes,
-    "disk": lambda r: (
-        None
-        if r.disk_read_bytes_per_s is None and r.disk_write_bytes_per_s is None
-        else (r.disk_read_bytes_per_s or 0.0) + (r.disk_write_bytes_per_s or 0.0)
-    ),
+    "disk": lambda r: sum_known(r.disk_read_bytes_per_s, r.disk_write_bytes_per_s),
     "wakeups": lambda r: r.wakeups_per_s,
     "pageins": lambda r: r.pageins_per_s,
     "gpu": lambda r: r.gpu_percent,
@@ -131,9 +128,7 @@ def compute_row(
         for key, value in cur.rates.items():
             if hasattr(row, key):
                 setattr(row, key, value)
-    if row.energy_impact is None:
-        row.energy_impact = energy.modelled_energy_impact(row.cpu_percent, row.wakeups_per_s)
-    return row
+    return row  # power and Energy Impact are attributed across all rows (energy.attribute)
 
 
 def _round(row: ProcessRow) -> None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lagwatch.model import ProcessRow
+from lagwatch.model import ProcessRow, sum_known
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +50,7 @@ BLAME_WEIGHT: dict[str, float] = {"cpu": 0.8}
 
 def resource_levels(row: ProcessRow, memory_total_bytes: int | None) -> dict[str, float | None]:
     """The figure each resource band is applied to."""
-    disk: float | None = None
-    if row.disk_read_bytes_per_s is not None or row.disk_write_bytes_per_s is not None:
-        disk = (row.disk_read_bytes_per_s or 0.0) + (row.disk_write_bytes_per_s or 0.0)
+    disk = sum_known(row.disk_read_bytes_per_s, row.disk_write_bytes_per_s)
     memory: float | None = None
     if row.memory_bytes is not None and memory_total_bytes:
         memory = row.memory_bytes / memory_total_bytes

@@ -39,6 +39,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lagwatch.model import sum_known
 from lagwatch.parsers.errors import CaptureError
 
 NAME_WIDTH = 15  # nettop cuts process names to this many characters
@@ -85,9 +86,7 @@ class NettopRow:
 
     @property
     def bytes_total(self) -> int | None:
-        if self.bytes_in is None and self.bytes_out is None:
-            return None
-        return (self.bytes_in or 0) + (self.bytes_out or 0)
+        return sum_known(self.bytes_in, self.bytes_out)
 
 
 @dataclass(slots=True)

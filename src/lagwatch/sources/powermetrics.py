@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lagwatch.model import sum_known
 from lagwatch.parsers.powermetrics import (
     PlistDocument,
     PmSample,
@@ -81,11 +82,7 @@ def probe() -> str | None:
 
 # Counter (ProcessSample field) -> the task's amount over the interval.
 _COUNTERS = {
-    "net_bytes": lambda t: (
-        None
-        if t.bytes_received is None and t.bytes_sent is None
-        else (t.bytes_received or 0) + (t.bytes_sent or 0)
-    ),
+    "net_bytes": lambda t: sum_known(t.bytes_received, t.bytes_sent),
     "disk_read_bytes": lambda t: t.diskio_bytesread,
     "disk_write_bytes": lambda t: t.diskio_byteswritten,
     "pageins": lambda t: t.pageins,
