@@ -35,6 +35,7 @@ COUNTERS: tuple[str, ...] = (
 # the per-pid sum): a drop counts as no activity rather than as an unknown.
 DROPPABLE_COUNTERS: frozenset[str] = frozenset({"gpu_ns", "net_bytes"})
 
+
 def sum_known(*values: float | None) -> float | None:
     """The sum of the known values; None only when none is known (one unknown part of a total
     is not a reason to hide the rest, and no known part is not a zero)."""
@@ -140,7 +141,6 @@ PROCESS_KEYS: tuple[str, ...] = (
     # Added keys (the contract only grows by adding keys):
     "energy_impact_model",
 )
-
 
 
 @dataclass(slots=True)
