@@ -60,8 +60,6 @@ def integrate_history(db_path: Path, integrator: EnergyIntegrator) -> None:
     try:
         with History(db_path) as history:
             for ranking in history.rankings(integrator.since, integrator.until):
-                if ranking.energy_source is None:  # recorded as an extra key
-                    ranking.energy_source = getattr(ranking, "extra", {}).get("energy_source")
                 integrator.add(ranking)
     except StoreError as exc:
         raise CliError(str(exc), exit_code=1) from None
