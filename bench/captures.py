@@ -30,12 +30,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from lagwatch.captures.analyze import analyze  # noqa: E402
-from lagwatch.captures.top import TopConverter  # noqa: E402
-from lagwatch.parsers.powermetrics import (  # noqa: E402
-    parse_powermetrics_plist,
-    parse_powermetrics_text,
-)
+from lagwatch.parsers.powermetrics_plist import parse_powermetrics_plist  # noqa: E402
+from lagwatch.parsers.powermetrics_text import parse_powermetrics_text  # noqa: E402
 from lagwatch.parsers.top import TopStreamParser, parse_top  # noqa: E402
+from lagwatch.parsers.top_convert import TopConverter  # noqa: E402
 
 FIXTURES = HERE.parent.parent / "shared" / "fixtures" / "macos"
 HEADER = (

@@ -28,8 +28,9 @@ from lagwatch.store.retention import DAY, Retention, thin
 def capture(n: int) -> list[Ranking]:
     from lagwatch.sampler import Sampler
     from lagwatch.sources import registry
+    from lagwatch.ticker import Ticker
 
-    sampler = Sampler(registry.select()[0])
+    sampler = Ticker(Sampler(registry.select()[0]))
     out: list[Ranking] = []
     try:
         for ranking in sampler.rankings(0.5):

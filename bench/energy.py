@@ -20,12 +20,12 @@ import statistics
 import time
 from unittest import mock
 
-from lagwatch import sampler as sampler_module
+from lagwatch import ranking as ranking_module
 from lagwatch.energy import attribute, pmenergy
 from lagwatch.energy.integrate import EnergyIntegrator
 from lagwatch.energy.models import BUILTIN_WEIGHTS
 from lagwatch.model import ProcessSample, Snapshot
-from lagwatch.sampler import compute_ranking, compute_row
+from lagwatch.ranking import compute_ranking, compute_row
 
 S = 1_000_000_000
 
@@ -67,7 +67,7 @@ def interleaved_medians(fns: dict[str, object], reps: int) -> dict[str, float]:
 
 
 def no_attribution(prev: Snapshot, cur: Snapshot):
-    with mock.patch.object(sampler_module.energy, "attribute", lambda *a, **k: None):
+    with mock.patch.object(ranking_module.energy, "attribute", lambda *a, **k: None):
         return compute_ranking(prev, cur)
 
 

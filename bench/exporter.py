@@ -34,7 +34,7 @@ from lagwatch.exporter import start_exporter
 from lagwatch.exporter.series import SeriesTracker
 from lagwatch.live import LiveState
 from lagwatch.model import ProcessSample, Snapshot
-from lagwatch.sampler import compute_ranking
+from lagwatch.ranking import compute_ranking
 
 S = 1_000_000_000
 

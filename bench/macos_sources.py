@@ -31,9 +31,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from lagwatch.parsers.ioreg import parse_ioreg  # noqa: E402
 from lagwatch.parsers.nettop import parse_nettop  # noqa: E402
 from lagwatch.sources import libproc_abi as abi  # noqa: E402
-from lagwatch.sources.iokit_gpu import gpu_clients_from_ioreg, parse_ioreg  # noqa: E402
+from lagwatch.sources.gpu_clients import gpu_clients_from_ioreg  # noqa: E402
 from lagwatch.sources.libproc import LibProc  # noqa: E402
 from lagwatch.sources.macos_libproc import LibprocSource  # noqa: E402
 

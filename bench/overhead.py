@@ -67,16 +67,20 @@ def breakdown(ticks: int = 20) -> dict[str, float]:
     """Where one daemon tick's CPU goes (in this process, same machine state): the sampler's
     read, its ranking, and the daemon's own handling (ring, pauses, rogues, recording)."""
     from lagwatch.daemon.loop import Daemon, DaemonConfig
-    from lagwatch.sampler import Sampler, compute_ranking
+    from lagwatch.ranking import compute_ranking
+    from lagwatch.sampler import Sampler
     from lagwatch.sources import registry
     from lagwatch.store import Recorder
+    from lagwatch.ticker import Ticker
 
     sampler = Sampler(registry.select()[0])
     with tempfile.TemporaryDirectory() as tmp:
-        daemon = Daemon(lambda: sampler, Recorder(Path(tmp) / "h.db"), config=DaemonConfig())
+        daemon = Daemon(
+            lambda: Ticker(sampler), Recorder(Path(tmp) / "h.db"), config=DaemonConfig()
+        )
         daemon.recorder.open()
         prev = sampler.read()
-        idle: dict = {}  # the sampler's cache of idle processes' rows, as Sampler.tick keeps it
+        idle: dict = {}  # the cache of idle processes' rows, as Ticker.tick keeps it
         read = rank = handle = 0.0
         for _ in range(ticks):
             time.sleep(0.25)  # let counters move

@@ -14,7 +14,8 @@ from conftest import MACOS_FIXTURES
 from lagwatch.captures.analyze import analyze
 from lagwatch.model import PROCESS_KEYS
 from lagwatch.parsers.errors import CaptureError
-from lagwatch.parsers.powermetrics import parse_powermetrics_plist, parse_powermetrics_text
+from lagwatch.parsers.powermetrics_plist import parse_powermetrics_plist
+from lagwatch.parsers.powermetrics_text import parse_powermetrics_text
 from lagwatch.parsers.top import parse_top
 
 FORMATS = ("auto", "top", "powermetrics-plist", "powermetrics-text", "nettop")

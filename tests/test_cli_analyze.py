@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import run_lagwatch
 from lagwatch.model import PROCESS_KEYS
+
+pytestmark = pytest.mark.integration  # runs the real CLI as a user does
 
 TOP = """\
 Processes: 2 total, 1 running, 1 sleeping, 10 threads

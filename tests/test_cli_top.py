@@ -9,6 +9,8 @@ import pytest
 from conftest import run_lagwatch
 from lagwatch.model import PROCESS_KEYS
 
+pytestmark = pytest.mark.integration  # runs the real CLI as a user does
+
 
 @pytest.mark.parametrize(
     "args, needle",

@@ -44,6 +44,7 @@ def test_parse_listen_rejects(text: str, why: str) -> None:
         parse_listen(text)
 
 
+@pytest.mark.integration
 def test_bad_listen_is_a_one_line_usage_error(tmp_path: Path) -> None:
     res = run_lagwatch("daemon", "--db", str(tmp_path / "h.db"), "--listen", "nope")
     assert res.returncode == 2
@@ -60,6 +61,7 @@ def test_missing_exporter_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -
         start_listener(LiveState(), "127.0.0.1", 9683, Path("h.db"), 20)
 
 
+@pytest.mark.integration
 def test_database_that_is_not_history_is_refused(tmp_path: Path) -> None:
     other = tmp_path / "mine.db"
     conn = sqlite3.connect(other)

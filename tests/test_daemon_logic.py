@@ -13,6 +13,7 @@ from lagwatch.daemon.loop import Daemon, DaemonConfig
 from lagwatch.daemon.pause import PauseTracker, classify_gap, rank_suspects
 from lagwatch.daemon.ring import RingBuffer, RingEntry
 from lagwatch.daemon.rogue import RogueConfig, RogueTracker
+from lagwatch.events import Event
 from lagwatch.live import LiveState
 from lagwatch.model import ProcessRow, Ranking
 from lagwatch.sources.base import SourceError
@@ -106,9 +107,11 @@ def test_pause_tracker_completes_suspects_from_ticks_after() -> None:
     assert event.details["ticks_before"] == 10
     assert event.suspects[0]["pid"] == 1
     changed = tracker.after_tick(ring.add(ranking(T0 + 24.1, [row(9, 95.0)], interval_s=5.0)))
-    assert changed == [event]
-    tracker.after_tick(ring.add(ranking(T0 + 25.1, [row(9, 95.0)])))
+    assert [e.key for e in changed] == [event.key]  # a new version of the same pause
+    assert event.details["ticks_after"] == 0  # versions are never changed in place
+    (event,) = tracker.after_tick(ring.add(ranking(T0 + 25.1, [row(9, 95.0)])))
     assert tracker.pending == []
+    assert event.details["ticks_after"] == 2
     assert event.suspects[0]["pid"] == 9  # the process that dominated after the pause
     assert {i["phase"] for i in event.timeline} == {"before", "during", "after"}
     assert tracker.after_tick(ring.add(ranking(T0 + 26, []))) == []  # nothing open any more
@@ -120,13 +123,13 @@ def test_pause_tracker_completes_suspects_from_ticks_after() -> None:
 
 
 def feed(tracker: RogueTracker, scores: list[float], pid: int = 7, t0: float = T0):
-    events = []
+    """The newest version of each event the tracker reported, in order of appearance."""
+    events: dict[int, Event] = {}
     for k, score in enumerate(scores):
         rows = [row(pid, score)] if score >= 0 else []
         for ev in tracker.update(ranking(t0 + k, rows)):
-            if all(ev is not e for e in events):
-                events.append(ev)
-    return events
+            events[ev.key] = ev
+    return list(events.values())
 
 
 def test_sustained_process_is_one_episode_with_peak_and_end() -> None:
@@ -159,10 +162,10 @@ def test_episode_ends_when_process_exits_or_daemon_stops() -> None:
     assert events[0].end == T0 + 4
     tracker = RogueTracker(cfg)
     events = feed(tracker, [80] * 6)
-    assert events[0].end is None and tracker.ongoing == events
+    assert events[0].end is None and [e.key for e in tracker.ongoing] == [events[0].key]
     closed = tracker.close_all()
-    assert closed == events and events[0].end == T0 + 5
-    assert events[0].details["ended"] == "daemon stopped"
+    assert [e.key for e in closed] == [events[0].key] and closed[0].end == T0 + 5
+    assert closed[0].details["ended"] == "daemon stopped"
 
 
 def test_reused_pid_is_a_different_process() -> None:
@@ -258,7 +261,7 @@ def test_loop_records_a_frozen_daemon_as_one_pause_with_suspects(tmp_path: Path)
     )
     daemon.run(max_ticks=25)
     with History(tmp_path / "h.db") as h:
-        pauses = [e for e in h.events() if e["kind"] == "pause"]
+        pauses = [e.to_json() for e in h.events() if e.kind == "pause"]
         assert len(h.tick_times()) == 24
         assert len(pauses) == 1
         pause = pauses[0]
@@ -266,14 +269,14 @@ def test_loop_records_a_frozen_daemon_as_one_pause_with_suspects(tmp_path: Path)
         assert pause["suspects"][0]["pid"] == 50 and pause["suspects"][0]["name"] == "hog"
         assert pause["details"]["ticks_after"] == 3
         story = h.event(pause["id"])
-        assert {i["phase"] for i in story["timeline"]} == {"before", "during", "after"}
-        rogues = [e for e in h.events() if e["kind"] == "rogue"]
-        assert len(rogues) == 1 and rogues[0]["details"]["ended"] == "daemon stopped"
+        assert {i["phase"] for i in story.timeline} == {"before", "during", "after"}
+        rogues = [e for e in h.events() if e.kind == "rogue"]
+        assert len(rogues) == 1 and rogues[0].ended == "daemon stopped"
     live = state.snapshot()
     assert live["ticks"] == 24 and live["pause_events_total"] == 1
-    live_pause = next(e for e in live["recent_events"] if e["kind"] == "pause")
-    assert live_pause["id"] == pause["id"]  # the live copy was completed in place
-    assert live_pause["details"]["ticks_after"] == 3
+    live_pause = next(e for e in live["recent_events"] if e.kind == "pause")
+    assert live_pause.id == pause["id"]  # the live copy was replaced by its completed version
+    assert live_pause.details["ticks_after"] == 3
 
 
 def test_loop_does_not_count_sleep_as_pause(tmp_path: Path) -> None:
@@ -337,5 +340,5 @@ def test_freeze_during_a_sweep_is_a_pause_too(tmp_path: Path) -> None:
     clock_box.append(clock)
     daemon.run(max_ticks=20)
     with History(tmp_path / "h.db") as h:
-        pauses = [e for e in h.events() if e["kind"] == "pause"]
-    assert len(pauses) == 1 and pauses[0]["duration_s"] == pytest.approx(5.0)
+        pauses = [e for e in h.events() if e.kind == "pause"]
+    assert len(pauses) == 1 and pauses[0].duration_s == pytest.approx(5.0)

@@ -161,7 +161,7 @@ def test_sigstopped_daemon_records_one_pause_with_the_hog_as_suspect(tmp_path: P
 
             def completed_pause():
                 with History(db) as h:
-                    pauses = [e for e in h.events() if e["kind"] == "pause"]
+                    pauses = [e.to_json() for e in h.events() if e.kind == "pause"]
                 return [p for p in pauses if p["details"].get("ticks_after") == 3]
 
             pauses = wait_for(completed_pause, 30, "the pause event with its after-ticks")

@@ -9,7 +9,7 @@ from lagwatch.energy import ENERGY_SOURCES, attribute
 from lagwatch.energy import pmenergy as pmenergy_module
 from lagwatch.energy.models import BUILTIN_WEIGHTS
 from lagwatch.model import ProcessSample, Snapshot
-from lagwatch.sampler import compute_ranking, compute_row
+from lagwatch.ranking import compute_ranking, compute_row
 
 S = 1_000_000_000  # ns per second
 

@@ -88,8 +88,9 @@ def test_cpu_hog_gets_the_largest_share_and_totals_add_up(cpu_hog):
     assert top["name"].startswith("stress-ng"), procs[:5]
     ours = max((p for p in procs if p["pid"] in cpu_hog), key=lambda p: p["energy_impact_s"])
     assert ours["energy_impact_s"] >= 0.8 * top["energy_impact_s"], procs[:5]
-    # One core busy for ~30 s is ~3000 EI*s; others' load can slow it, never speed it up.
-    assert 1500 <= ours["energy_impact_s"] <= 3300
+    # One core busy for ~30 s is ~3000 EI*s; others' load can slow it (by how much depends on
+    # the load: no lower bound), never speed it up.
+    assert ours["energy_impact_s"] <= 3300
     others = [p for p in procs if not p["name"].startswith("stress-ng")]
     assert all(p["energy_impact_s"] < ours["energy_impact_s"] for p in others)
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_lagwatch
 from lagwatch.energy.apps import app_of
-from lagwatch.energy.integrate import EnergyIntegrator, integrate
+from lagwatch.energy.integrate import EnergyIntegrator
 from lagwatch.model import ProcessRow, Ranking
 
 
@@ -19,6 +19,14 @@ def row(pid, name="p", ppid=1, ei=None, watts=None, cpu=None, start_id=None, use
                       restricted=False, memory_bytes=None, threads=None, cpu_percent=cpu,
                       energy_impact=ei, power_watts=watts,
                       start_id=pid * 10 if start_id is None else start_id)  # fmt: skip
+
+
+def integrate(rankings, by="process", since=None, until=None, keep_intervals=False):
+    """The rankings added in order, as `lagwatch energy` feeds them."""
+    integrator = EnergyIntegrator(by, since, until, keep_intervals)
+    for r in rankings:
+        integrator.add(r)
+    return integrator
 
 
 def ranking(t, interval, rows, source="rapl-share"):
@@ -219,6 +227,7 @@ def write_history(db, rankings):
         recorder.close()
 
 
+@pytest.mark.integration
 def test_energy_command_from_history(tmp_path):
     now = time.time()
     rows_at = [
@@ -253,6 +262,7 @@ def test_energy_command_from_history(tmp_path):
     assert "ENERGY J" in table.stdout and "total" in table.stdout
 
 
+@pytest.mark.integration
 def test_energy_command_empty_history_window(tmp_path):
     db = tmp_path / "history.db"
     write_history(db, [ranking(time.time() - 7200, 1.0, [row(1, "a", ei=1.0)])])

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from fake_rankings import T0, ranking, row
+from lagwatch.events import Event
 from lagwatch.exporter.metrics import LagwatchCollector, system_metric_name
 from lagwatch.exporter.series import SeriesTracker, top_by_score
 from lagwatch.live import LiveState
@@ -205,9 +206,9 @@ def test_awkward_process_names_round_trip() -> None:
 def test_self_metrics_follow_live_state() -> None:
     h = Harness()
     h.publish([row(5, 60.0)], system={"memory_total_bytes": 1000, "cpu_count": 2})
-    h.state.add_event({"kind": "pause", "id": 1})
-    h.state.add_event({"kind": "rogue", "id": 2})
-    h.state.add_event({"kind": "pause", "id": 3})
+    h.state.add_event(Event("pause", T0, T0, 0.0, id=1))
+    h.state.add_event(Event("rogue", T0, None, None, id=2))
+    h.state.add_event(Event("pause", T0, T0, 0.0, id=3))
     assert h.value("lagwatch_pause_events_total") == 2
     assert h.value("lagwatch_rogue_events_total") == 1
     assert h.value("lagwatch_last_tick_timestamp_seconds") == pytest.approx(T0)

@@ -109,27 +109,30 @@ def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
         ], 60, procs)  # fmt: skip
         assert up
 
+        # Blamed on CPU; how many points it scores depends on how busy the machine is.
         def hog_score() -> list[dict]:
-            return [
-                r
-                for r in query(prom, f'lagwatch_process_score{{pid="{pid}"}}')
-                if float(r["value"][1]) >= 50
-            ]
+            series = query(prom, f'lagwatch_process_score{{pid="{pid}"}}')
+            return [r for r in series if r["metric"].get("dominant") == "cpu"]
 
         series = wait_for("the hog's lagwatch_process_score series", hog_score, 60, procs)
         labels = series[0]["metric"]
         assert labels["name"].startswith("stress-ng")
-        assert labels["dominant"] == "cpu"
+        assert float(series[0]["value"][1]) > 0
         assert labels["job"] == "lagwatch"
 
-        # The counter gives back the CPU the hog burns: about one core. rate() extrapolates a
+        # The counter gives back the CPU the hog burns, whatever share of a core the load leaves
+        # it: compare with the kernel's own count over the same 10 s. rate() extrapolates a
         # window that is not yet full of samples, so wait until 10 s of them are stored.
         counter = f'lagwatch_process_cpu_seconds_total{{pid="{pid}"}}'
-        wait_for("10 s of the hog's CPU counter", lambda: [
+        worker = psutil.Process(pid)
+        started, cpu_started = time.monotonic(), sum(worker.cpu_times()[:2])
+        wait_for("10 s of the hog's CPU counter", lambda: time.monotonic() - started >= 10 and [
             r for r in query(prom, f"count_over_time({counter}[10s])") if int(r["value"][1]) >= 9
         ], 60, procs)  # fmt: skip
         rate = float(query(prom, f"rate({counter}[10s])")[0]["value"][1])
-        assert 0.5 < rate < 1.5
+        burnt = (sum(worker.cpu_times()[:2]) - cpu_started) / (time.monotonic() - started)
+        assert rate == pytest.approx(burnt, abs=0.25), (rate, burnt)
+        assert 0 < rate < 1.1  # one worker, one thread: never more than a core
         # Cardinality stays bounded: K = 20 in the top, at most K more lingering (alive).
         in_top = query(prom, 'count(lagwatch_process_in_top{job="lagwatch"} == 1)')
         assert in_top and int(in_top[0]["value"][1]) <= 20

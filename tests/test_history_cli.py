@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import run_lagwatch
+from lagwatch.events import Event
 from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
 from lagwatch.store import Recorder
-from lagwatch.store.events import Event
+
+pytestmark = pytest.mark.integration  # runs the real CLI as a user does
 
 NOW = time.time()
 T0 = NOW - 600  # ten minutes ago
@@ -153,3 +156,20 @@ def test_status_without_a_daemon_says_so(db: Path, tmp_path: Path) -> None:
     nothing = run_lagwatch("status", "--db", str(tmp_path / "none.db")).stdout
     assert nothing.startswith("no daemon running and no history at")
     assert not (tmp_path / "none.db").exists()  # status never creates a database
+
+
+def test_a_damaged_database_is_one_line_for_every_reader(db: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.db"
+    data = bytearray(db.read_bytes())
+    conn = sqlite3.connect(db)
+    page = conn.execute("PRAGMA page_size").fetchone()[0]  # the first page (header, schema) stays
+    conn.close()
+    data[page:] = b"\xa5" * (len(data) - page)
+    damaged.write_bytes(bytes(data))
+    for args in (["events"], ["why"], ["history", "--since", "1h"]):
+        res = run_lagwatch(*args, "--db", str(damaged))
+        assert res.returncode == 1, (args, res.stderr)
+        assert res.stderr.startswith("lagwatch: error: cannot read history"), res.stderr
+        assert "malformed" in res.stderr and len(res.stderr.splitlines()) == 1
+    status = json.loads(run_lagwatch("status", "--db", str(damaged), "--json").stdout)
+    assert "malformed" in status["error"] and status["last_pause"] is None

@@ -13,21 +13,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lagwatch.model import ProcessSample
-from lagwatch.sampler import Sampler, compute_ranking
+from lagwatch.parsers.ioreg import parse_ioreg, parse_ioreg_value
+from lagwatch.ranking import compute_ranking
+from lagwatch.sampler import Sampler
 from lagwatch.sources.base import SourceError, SourceReading
-from lagwatch.sources.iokit_gpu import (
+from lagwatch.sources.gpu_clients import (
     CLIENT_CLASS,
     GpuClient,
-    IokitGpuSource,
     client_from_properties,
     device_stats,
     devices_from_ioreg,
     gpu_clients_from_ioreg,
     gpu_time_by_pid,
     parse_creator,
-    parse_ioreg,
-    parse_ioreg_value,
 )
+from lagwatch.sources.iokit_gpu import IokitGpuSource
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ioreg"
 DART = "ioreg/dart-test_agx-userclients_r-c-AGXDeviceUserClient_PARTIALLY-SYNTHETIC.txt"

@@ -17,7 +17,8 @@ import pytest
 from conftest import run_lagwatch
 from fake_libsystem import SIDL, SRUN, SSTOP, FakeLibSystem, build
 from lagwatch.model import PROCESS_KEYS, Snapshot
-from lagwatch.sampler import Sampler, compute_ranking
+from lagwatch.ranking import compute_ranking
+from lagwatch.sampler import Sampler
 from lagwatch.sources import libproc_abi as abi
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError, SourceInfo, SourceReading
@@ -489,6 +490,7 @@ def _table(tmp_path: Path) -> Path:
     return table
 
 
+@pytest.mark.integration
 def test_top_json_over_the_fake_matches_the_contract(fake_path: Path, tmp_path: Path) -> None:
     env = {"LAGWATCH_LIBSYSTEM": str(fake_path), "FAKE_LIBSYSTEM_TABLE": str(_table(tmp_path))}
     proc = run_lagwatch(
@@ -526,6 +528,7 @@ def test_top_json_over_the_fake_matches_the_contract(fake_path: Path, tmp_path: 
     assert ws["cpu_percent"] is None and ws["memory_bytes"] is None and ws["state"] is None
 
 
+@pytest.mark.integration
 def test_sources_lists_libproc_over_the_fake(fake_path: Path, tmp_path: Path) -> None:
     env = {"LAGWATCH_LIBSYSTEM": str(fake_path), "FAKE_LIBSYSTEM_TABLE": str(_table(tmp_path))}
     proc = run_lagwatch("sources", "--json", env=env)
@@ -539,6 +542,7 @@ def test_sources_lists_libproc_over_the_fake(fake_path: Path, tmp_path: Path) ->
         assert report[name]["reason"]
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(sys.platform == "darwin", reason="on macOS libproc is the real thing")
 def test_libproc_is_not_offered_on_linux_without_the_override() -> None:
     proc = run_lagwatch("sources", "--json", env={"LAGWATCH_LIBSYSTEM": ""})

@@ -20,6 +20,8 @@ from lagwatch.sampler import Sampler
 from lagwatch.sources import powermetrics as pm_live
 from lagwatch.sources import registry, top_live
 from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.sources.child import Backoff
+from lagwatch.ticker import Ticker
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX processes")
 
@@ -164,7 +166,7 @@ def test_top_source_streams_blocks_with_top_rates(tmp_path):
 
 def test_top_source_under_the_sampler(tmp_path):
     exe, (gate,) = fake(tmp_path, "top", [BLOCK1, BLOCK2])
-    sampler = Sampler([top_live.TopSource(argv=[exe])], platform="macos")
+    sampler = Ticker(Sampler([top_live.TopSource(argv=[exe])], platform="macos"))
     try:
         assert sampler.tick() is None  # the first reading has nothing to compare with
         open_gate(gate)
@@ -274,7 +276,8 @@ def test_powermetrics_command_line():
     argv = pm_live.command(0.5, "/usr/bin/powermetrics")
     assert argv[:3] == ["/usr/bin/powermetrics", "--samplers", "tasks,cpu_power"]
     assert argv[3:6] == ["--show-process-energy", "--show-process-io", "--show-process-netstats"]
-    assert argv[6:] == ["-f", "plist", "-i", "500"]
+    # -b 0: no output buffer, so every sample reaches the pipe when it is written.
+    assert argv[6:] == ["-b", "0", "-f", "plist", "-i", "500"]
 
 
 def test_powermetrics_asks_for_the_sampler_that_reports_power():
@@ -357,7 +360,8 @@ def test_powermetrics_energy_in_the_ranking_and_its_death_is_survived(tmp_path):
         tmp_path, "powermetrics", [pm_doc(10, 42.0, 0, 0, 0, 0), b""],
         stderr="powermetrics: killed for the test\n", exit=1,
     )  # fmt: skip
-    sampler = Sampler([FakePrimary(), pm_source([exe])], platform="macos")
+    source = pm_source([exe], backoff=Backoff(first_s=0.05))
+    sampler = Ticker(Sampler([FakePrimary(), source], platform="macos"))
     try:
 
         def with_energy():
@@ -368,19 +372,22 @@ def test_powermetrics_energy_in_the_ranking_and_its_death_is_survived(tmp_path):
         assert ranking.energy_source == "powermetrics"
         assert ranking.sources == ["fakeproc", "powermetrics"]
         assert ranking.system["combined_power_watts"] == 0.85
-        open_gate(gate)  # the fake now exits
+        open_gate(gate)  # the fake now exits, and each run after it prints a sample and exits
+        said: list[str] = []
 
-        def dropped():
+        def restarted():
             ranking = sampler.tick()
-            return ranking if sampler.dropped else None
+            if ranking is not None:
+                said.extend(ranking.warnings)
+            return source.restarts >= 1 and ranking is not None and ranking.warnings
 
-        ranking = until(dropped, "the dead source to be dropped")
-        assert "exited with status 1" in sampler.dropped[0]
-        assert "killed for the test" in sampler.dropped[0]
-        assert sampler.source_names == ["fakeproc"]
-        after = sampler.tick()  # lagwatch goes on with the other sources
-        assert after is not None and after.sources == ["fakeproc"]
-        assert after.energy_source != "powermetrics" and after.processes[0].pid == 10
+        until(restarted, "the dead powermetrics to be restarted")
+        death = next(w for w in said if "restarting in" in w)
+        assert "exited with status 1" in death and "killed for the test" in death
+        assert any("powermetrics restarted (restart 1)" in w for w in said)
+        assert sampler.dropped == []  # lagwatch goes on with the same sources
+        ranking = until(with_energy, "energy from the restarted powermetrics")
+        assert ranking.sources == ["fakeproc", "powermetrics"]
     finally:
         sampler.close()
 
@@ -444,7 +451,7 @@ def test_powermetrics_nothing_yet_is_not_an_error(tmp_path):
 
 
 def test_powermetrics_totals_bookkeeping():
-    from lagwatch.parsers.powermetrics import PmSample, PmTask
+    from lagwatch.parsers.powermetrics_model import PmSample, PmTask
 
     totals = pm_live.PowermetricsTotals()
     sample = PmSample(index=0, line=1, kind="plist", is_delta=True,

@@ -28,8 +28,10 @@ from lagwatch.parsers.nettop import (
     parse_nettop,
     split_name_pid,
 )
-from lagwatch.sampler import Sampler, compute_ranking
+from lagwatch.ranking import compute_ranking
+from lagwatch.sampler import Sampler
 from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.sources.child import Backoff
 from lagwatch.sources.nettop import NettopSource, NettopTotals, command
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nettop"
@@ -304,20 +306,21 @@ def test_full_format_frames_from_a_capture(fake_nettop: FakeNettop, macos_fixtur
         source.close()
 
 
-def test_child_death_is_a_source_error_and_the_sampler_drops_it(fake_nettop: FakeNettop) -> None:
-    class Processes:
-        name = "stub"
+class _Processes:
+    name = "stub"
 
-        def read(self) -> SourceReading:
-            return SourceReading(
-                processes=[ProcessSample(pid=p, start_id=1, name=f"p{p}") for p in (512, 9)]
-            )
+    def read(self) -> SourceReading:
+        return SourceReading(
+            processes=[ProcessSample(pid=p, start_id=1, name=f"p{p}") for p in (512, 9)]
+        )
 
-        def close(self) -> None:
-            pass
+    def close(self) -> None:
+        pass
 
-    nettop = NettopSource(argv=[str(fake_nettop.exe)])
-    sampler = Sampler([Processes(), nettop], platform="macos")
+
+def test_a_dead_nettop_is_restarted_and_its_totals_start_afresh(fake_nettop: FakeNettop) -> None:
+    nettop = NettopSource(argv=[str(fake_nettop.exe)], backoff=Backoff(first_s=0.05))
+    sampler = Sampler([_Processes(), nettop], platform="macos")
     try:
         fake_nettop.frame(HEADER_J + "Safari.512,1000,0,\n")
         wait_until(lambda: _net(nettop, 512) == 1000, "frame 0")
@@ -329,22 +332,43 @@ def test_child_death_is_a_source_error_and_the_sampler_drops_it(fake_nettop: Fak
         rows = {r.pid: r for r in compute_ranking(first, second).processes}
         assert rows[512].net_bytes_per_s == 2000.0  # 4000 bytes in 2 s
         assert rows[9].net_bytes_per_s is None  # never seen by nettop: unknown
+        first_pid = nettop.pid
         fake_nettop.exit(3, "nettop: failed to open the network statistics")
+        said: list[str] = []
 
-        def dead() -> str | None:
-            try:
-                nettop.read()
-            except SourceError as exc:
-                return str(exc)
-            return None
+        def restarted() -> bool:
+            said.extend(sampler.read().warnings)
+            return nettop.restarts >= 1 and _net(nettop, 512) is not None
 
-        message = wait_until(dead, "the child's death to be reported")
-        assert "exited with status 3" in message
-        assert "failed to open the network statistics" in message
-        third = sampler.read()
-        assert sampler.source_names == ["stub"]
-        assert any("source nettop failed and was dropped" in w for w in third.warnings)
-        assert len(third.processes) == 2  # the process source goes on
+        wait_until(restarted, "nettop to be restarted")
+        death = next(w for w in said if "restarting in" in w)
+        assert "exited with status 3" in death
+        assert "failed to open the network statistics" in death
+        assert any("nettop restarted (restart 1)" in w for w in said)
+        assert nettop.pid != first_pid
+        assert sampler.source_names == ["stub", "nettop"]  # kept, not dropped
+        # The new run replays frame 0 (cumulative: taken as the total) and frame 1 (a delta).
+        wait_until(lambda: _net(nettop, 512) == 5000, "the new run's frames")
+        assert _net(nettop, 512) == 5000
+    finally:
+        sampler.close()
+        nettop.close()
+
+
+def test_a_nettop_that_never_ran_is_dropped(fake_nettop: FakeNettop) -> None:
+    fake_nettop.exit(3, "nettop: failed to open the network statistics")
+    nettop = NettopSource(argv=[str(fake_nettop.exe)], backoff=Backoff(first_s=0.05))
+    sampler = Sampler([_Processes(), nettop], platform="macos")
+    try:
+
+        def dropped() -> bool:
+            sampler.read()
+            return sampler.source_names == ["stub"]
+
+        wait_until(dropped, "the source to be dropped")
+        assert "exited with status 3" in sampler.dropped[0]
+        assert "failed to open the network statistics" in sampler.dropped[0]
+        assert nettop.restarts == 0  # a tool that cannot run here is not retried
     finally:
         sampler.close()
         nettop.close()

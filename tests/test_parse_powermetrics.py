@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from lagwatch.parsers.errors import CaptureError
-from lagwatch.parsers.powermetrics import (
+from lagwatch.parsers.powermetrics_plist import (
     PARTIAL,
     load_plist_document,
     parse_powermetrics_plist,
-    parse_powermetrics_text,
     split_plist_stream,
 )
+from lagwatch.parsers.powermetrics_text import parse_powermetrics_text
 
 HOG = "hog_m1pro_macos15.3.2_showall_5samples.plist"
 GMT = "gmt_m1pro_macos14.7.2_coalition_io_gpu_net_energy_29samples.plist"

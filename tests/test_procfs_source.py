@@ -92,6 +92,7 @@ def test_refused_io_marks_restricted_and_leaves_disk_unknown(tmp_path, monkeypat
     assert sample.cpu_ns is not None  # what could be read still is
 
 
+@pytest.mark.integration
 def test_kept_descriptors_follow_a_real_process_and_drop_it_when_it_exits():
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                              stdin=subprocess.PIPE)  # fmt: skip
@@ -110,6 +111,7 @@ def test_kept_descriptors_follow_a_real_process_and_drop_it_when_it_exits():
     src.close()
 
 
+@pytest.mark.integration
 def test_context_switches_are_summed_over_threads():
     code = (
         "import threading, time, sys\n"
@@ -136,6 +138,7 @@ def test_context_switches_are_summed_over_threads():
     src.close()
 
 
+@pytest.mark.integration
 def test_threads_counts_include_worker_threads():
     code = (
         "import threading, time, sys\n"

@@ -15,6 +15,7 @@ from lagwatch.sampler import Sampler
 from lagwatch.sources import rapl
 from lagwatch.sources.base import SourceError, SourceReading
 from lagwatch.sources.registry import by_name, unavailable_reason
+from lagwatch.ticker import Ticker
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux source")
 
@@ -163,6 +164,7 @@ def test_registered_and_reason_shown_here():
         assert reason is not None and rapl.DEFAULT_ROOT in reason
 
 
+@pytest.mark.integration
 def test_sources_command_lists_rapl():
     out = run_lagwatch("sources", "--json")
     assert out.returncode == 0, out.stderr
@@ -207,7 +209,7 @@ class AdvancingRapl(rapl.RaplSource):
 
 def test_sampler_splits_package_power_by_cpu(tree):
     procs = FakeProcesses({1: 300_000_000, 2: 100_000_000, 3: 0})
-    sampler = Sampler([procs, AdvancingRapl(str(tree))], platform="linux")
+    sampler = Ticker(Sampler([procs, AdvancingRapl(str(tree))], platform="linux"))
     assert sampler.tick() is None
     prev_system = dict(sampler.prev.system)
     ranking = sampler.tick()

@@ -1,4 +1,5 @@
-"""Rates from two snapshots: hand-made snapshots with numbers worked out by hand."""
+"""Rates from two snapshots: hand-made snapshots with numbers worked out by hand; and the sampler
+that reads them, with the ticker that ranks its readings."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import itertools
 import pytest
 
 from lagwatch.model import PROCESS_KEYS, ProcessSample, Snapshot, merge_patch
-from lagwatch.sampler import Sampler, compute_ranking
+from lagwatch.ranking import compute_ranking
+from lagwatch.sampler import Sampler
 from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.ticker import Ticker
 
 GIB = 1 << 30
 
@@ -176,12 +179,26 @@ def test_failing_augmenting_source_is_dropped_and_others_continue():
 def test_failing_primary_falls_back_to_the_next_process_source():
     broken = FakeSource("native", [SourceReading(processes=[proc(10)]), OSError("EIO")])
     fallback = FakeSource("portable", [SourceReading(processes=[proc(10, start=7)])] * 3)
-    sampler = Sampler([broken, fallback])
+    sampler = Ticker(Sampler([broken, fallback]))
     assert sampler.tick() is None  # first reading
     # The primary changes: no ranking across two sources' units, then rankings resume.
     assert sampler.tick() is None
     assert sampler.tick() is not None
     assert sampler.source_names == ["portable"]
+
+
+def test_no_ranking_across_a_dropped_source():
+    primary = FakeSource("primary", [SourceReading(processes=[proc(10)]) for _ in range(3)])
+    gpu = FakeSource("gpu", [SourceReading(patches={10: {"gpu_ns": 1}}), SourceError("gone")])
+    ticker = Ticker(Sampler([primary, gpu]))
+    assert ticker.tick() is None  # first reading
+    # The gpu source is dropped while reading: its counters must not be diffed against none.
+    assert ticker.tick() is None and ticker.dropped == ["gpu: gone"]
+    ranking = ticker.tick()
+    assert ranking is not None and ranking.sources == ["primary"]
+    assert ranking.processes[0].gpu_percent is None
+    ticker.close()
+    assert primary.closed
 
 
 def test_primary_failing_at_run_time_is_replaced_by_the_next_best_source():

@@ -35,9 +35,9 @@ def test_systemd_unit_quotes_and_escapes() -> None:
     )
     assert "WantedBy=default.target" in unit and "KillSignal=SIGTERM" in unit
     assert "Restart=on-failure" in unit
-    assert "RestartPreventExitStatus=3" in unit  # the daemon's "already running" status
 
 
+@pytest.mark.integration
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     tool = need("systemd-analyze")
     path = tmp_path / service.UNIT_NAME
@@ -82,6 +82,7 @@ def test_install_on_macos_writes_the_agent_and_explains_a_failed_load(tmp_path: 
     assert not path.exists()
 
 
+@pytest.mark.integration
 def test_cli_install_status_uninstall_without_a_user_systemd(tmp_path: Path) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("the systemd unit is the Linux service")
@@ -106,3 +107,42 @@ def test_cli_install_status_uninstall_without_a_user_systemd(tmp_path: Path) -> 
     assert "not installed" in again.stdout
     printed = run_lagwatch("service", "install", "--print", env=env)
     assert printed.stdout.startswith("[Unit]") and not unit.exists()
+
+
+def test_the_service_restarts_the_daemon_after_any_failure() -> None:
+    unit = service.systemd_unit(["/usr/bin/python3", "-m", "lagwatch", "daemon"])
+    lines = unit.splitlines()
+    assert "Restart=on-failure" in lines
+    # Exit status 3 (another daemon holds the database) is retried too, and systemd never
+    # gives up: a stale lock or a transient failure cannot keep the recorder down for good.
+    assert not any(line.startswith("RestartPreventExitStatus") for line in lines)
+    assert "StartLimitIntervalSec=0" in lines
+    plist = plistlib.loads(service.launchd_plist(["/usr/bin/python3"], Path("/Users/u")))
+    assert plist["KeepAlive"] == {"SuccessfulExit": False}
+
+
+HOSTILE_DB = "x\nExecStartPre=/bin/sh -c 'touch /tmp/lagwatch-pwned'\n#"
+
+
+@pytest.mark.parametrize("value", [HOSTILE_DB, "a\rb", "a\x1b]0;t\x07b", "a\x00b"])
+def test_control_characters_never_reach_a_service_file(value: str) -> None:
+    with pytest.raises(ValueError, match="control character"):
+        service.daemon_command(Path("/data") / value)
+    with pytest.raises(ValueError, match="control character"):
+        service.systemd_unit(["/usr/bin/python3", "--db", value])
+    with pytest.raises(ValueError, match="control character"):
+        service.launchd_plist(["/usr/bin/python3", "--db", value], Path("/Users/u"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("extra", [[], ["--print"]])
+def test_cli_install_refuses_a_db_path_with_a_newline(tmp_path: Path, extra: list[str]) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the systemd unit is the Linux service")
+    env = fake_home(tmp_path)
+    unit = Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "lagwatch.service"
+    res = run_lagwatch("service", "install", "--db", str(tmp_path / HOSTILE_DB), *extra, env=env)
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "--db" in res.stderr
+    assert "ExecStartPre" not in res.stdout
+    assert not unit.exists()

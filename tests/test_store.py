@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lagwatch.events import Event
 from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
 from lagwatch.store import History, Recorder, RecordPolicy, Retention, StoreError
-from lagwatch.store.events import Event
 from lagwatch.store.policy import select_rows, summarize
 from lagwatch.store.retention import DAY, plan_thinning, thin
 from lagwatch.store.schema import SCHEMA_VERSION, migrate
@@ -135,12 +135,11 @@ def test_events_round_trip_and_latest(db: Path) -> None:
     rogue = Event("rogue", T0 + 10, None, 12.0, [], {"peak_score": 70.0})
     rec.save_event(pause)
     rec.save_event(rogue)
-    assert pause.id == 1 and rogue.id == 2
-    rogue.end, rogue.duration_s = T0 + 40, 30.0
-    rec.save_event(rogue)
+    assert rec.with_id(pause).id == 1 and rec.with_id(rogue).id == 2
+    rec.save_event(replace(rogue, end=T0 + 40, duration_s=30.0))  # a newer version: updated
     rec.close()
     with History(db) as h:
-        events = h.events()
+        events = [e.to_json() for e in h.events()]
         assert [e["id"] for e in events] == [1, 2]
         first = events[0]
         assert {k: first[k] for k in ("id", "kind", "start", "end", "duration_s")} == {
@@ -148,9 +147,9 @@ def test_events_round_trip_and_latest(db: Path) -> None:
         }  # fmt: skip
         assert first["suspects"] == [{"pid": 7, "name": "x", "score": 80.0, "dominant": "cpu"}]
         assert events[1]["end"] == T0 + 40 and events[1]["ongoing"] is False
-        assert h.events(since=T0 + 5)[0]["id"] == 2
-        assert h.event(None)["id"] == 2
-        assert h.event(1)["timeline"] == [{"time": T0, "pid": 7}]
+        assert h.events(since=T0 + 5)[0].id == 2
+        assert h.event(None).id == 2
+        assert h.event(1).timeline == [{"time": T0, "pid": 7}]
         assert h.event(99) is None
 
 
@@ -190,7 +189,7 @@ def test_migration_from_v1_keeps_history(db: Path) -> None:
         assert old is not None and old.processes[0].name == "old"
         assert old.processes[0].cpu_percent == 70.0
         assert len(h.tick_times()) == 2
-        assert h.events()[0]["duration_s"] == 3.0
+        assert h.events()[0].duration_s == 3.0
 
 
 def test_reader_upgrades_an_old_file_it_can_write(db: Path) -> None:
@@ -218,6 +217,52 @@ def test_newer_or_foreign_database_is_refused_untouched(db: Path, tmp_path: Path
     assert sqlite3.connect(other).execute("SELECT count(*) FROM mine").fetchone()[0] == 0
     with pytest.raises(StoreError, match="no history at"):
         History(tmp_path / "missing.db")
+
+
+def _damaged(db: Path) -> None:
+    """History whose pages after the first are garbage: it opens, every read fails."""
+    rec = Recorder(db)
+    for k in range(3):
+        rec.record(ranking(T0 + k, [row(1, 50.0)]))
+    rec.save_event(Event("pause", T0, T0 + 3, 3.0))
+    rec.close()
+    page = sqlite3.connect(db).execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(db.read_bytes())
+    data[page:] = b"\xa5" * (len(data) - page)
+    db.write_bytes(bytes(data))
+
+
+def test_a_damaged_database_raises_store_error_from_every_read(db: Path) -> None:
+    _damaged(db)
+    with History(db) as h:
+        reads = {
+            "span": h.span,
+            "tick_times": h.tick_times,
+            "latest": h.latest,
+            "rankings": lambda: list(h.rankings(T0, T0 + 9)),
+            "process_rows": lambda: h.process_rows([1], T0, T0 + 9),
+            "events": h.events,
+            "event": lambda: h.event(1),
+        }
+        for read in reads.values():
+            # StoreError, never the sqlite3.DatabaseError underneath (it would escape raises()).
+            with pytest.raises(StoreError, match=r"cannot read history .*malformed"):
+                read()
+
+
+def test_a_database_locked_by_another_program_raises_store_error(db: Path) -> None:
+    Recorder(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")  # even WAL readers are kept out
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match=r"cannot read history .*locked"):
+            History(db)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with History(db) as h:
+        assert h.span() is None  # readable again once the other program let go
 
 
 def test_plan_thinning_keeps_worst_per_bucket_and_protected() -> None:

@@ -9,9 +9,11 @@ import pytest
 from textual.widgets import DataTable, Input, Static, TabbedContent
 
 from fake_rankings import T0, ranking, row
+from lagwatch.events import Event
 from lagwatch.tui import view
-from lagwatch.tui.app import DetailScreen, HelpScreen, LagwatchApp, WhyScreen
+from lagwatch.tui.app import LagwatchApp
 from lagwatch.tui.feed import MemoryFeed
+from lagwatch.tui.screens import DetailScreen, HelpScreen, WhyScreen
 from lagwatch.tui.table import RankingTable
 
 SIZE = (80, 24)
@@ -62,7 +64,7 @@ EVENTS = [
 
 
 def make_app(feed: MemoryFeed | None = None) -> LagwatchApp:
-    feed = feed or MemoryFeed(make_ticks(), [dict(e) for e in EVENTS], label="test data")
+    feed = feed or MemoryFeed(make_ticks(), [Event.from_json(e) for e in EVENTS], label="test data")
     # A long refresh period: tests call app.tick() themselves, so nothing moves on its own.
     return LagwatchApp(feed, clock=lambda: NOW, refresh_s=3600)
 
@@ -354,7 +356,8 @@ async def test_history_feed_has_the_same_screens(tmp_path) -> None:
 
 @sync
 async def test_a_malformed_event_does_not_take_the_tui_down() -> None:
-    broken = {"id": 7, "kind": "pause", "start": T0, "end": T0 + 1}  # no suspects at all
+    # A timeline row without its keys (a record from who knows where).
+    broken = Event("pause", T0, T0 + 1, 1.0, timeline=[{"time": T0}], id=7)
     app = make_app(MemoryFeed(make_ticks(), [broken], label="test data"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("e", "enter")

@@ -25,6 +25,7 @@ from lagwatch.store import Recorder
 from lagwatch.store.lock import DaemonLock
 
 
+@pytest.mark.integration
 def test_missing_db_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_lagwatch("tui", "--db", str(tmp_path / "nope.db"))
     assert result.returncode == 2
@@ -32,12 +33,14 @@ def test_missing_db_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "nope.db: no such history file" in result.stderr
 
 
+@pytest.mark.integration
 def test_db_and_standalone_exclude_each_other(tmp_path: Path) -> None:
     result = run_lagwatch("tui", "--standalone", "--db", str(tmp_path / "x.db"))
     assert result.returncode == 2
     assert "--db and --standalone exclude each other" in result.stderr
 
 
+@pytest.mark.integration
 def test_a_file_that_is_not_history(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_text("hello" * 100)
@@ -47,12 +50,14 @@ def test_a_file_that_is_not_history(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_without_a_terminal_it_says_what_to_use(tmp_path: Path) -> None:
     result = run_lagwatch("tui", "--standalone")
     assert result.returncode == 2
     assert "needs a terminal" in result.stderr and "lagwatch top --json" in result.stderr
 
 
+@pytest.mark.integration
 def test_bad_interval_is_a_usage_error() -> None:
     result = run_lagwatch("tui", "--interval", "0")
     assert result.returncode == 2 and "--interval" in result.stderr

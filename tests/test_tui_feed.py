@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,12 +125,12 @@ def test_episodes_are_the_rogue_events_blaming_the_process() -> None:
         {"id": 3, "kind": "rogue", "start": T0, "end": None,
          "suspects": [dict(suspect, name="other")]},
     ]  # fmt: skip
-    feed = MemoryFeed(ticks(1), events)
-    assert [e["id"] for e in feed.episodes(100, "hog")] == [1]
-    assert [e["id"] for e in feed.episodes(100)] == [1, 3]
-    assert feed.event(2)["kind"] == "pause"
+    feed = MemoryFeed(ticks(1), [Event.from_json(e) for e in events])
+    assert [e.id for e in feed.episodes(100, "hog")] == [1]
+    assert [e.id for e in feed.episodes(100)] == [1, 3]
+    assert feed.event(2).kind == "pause"
     assert feed.event(99) is None
-    assert [e["id"] for e in feed.events(since=T0 + 10)] == [1, 3]
+    assert [e.id for e in feed.events(since=T0 + 10)] == [1, 3]
 
 
 # -- SamplerFeed -----------------------------------------------------------------------------
@@ -190,14 +191,15 @@ def test_sampler_feed_finds_rogue_episodes_itself() -> None:
         drain(feed, 20)
         episodes = feed.episodes(100, "hog")
         assert len(episodes) == 1
-        assert episodes[0]["kind"] == "rogue" and episodes[0]["id"] == 1
-        assert episodes[0]["end"] is None  # still going on
+        assert episodes[0].kind == "rogue" and episodes[0].id == 1
+        assert episodes[0].end is None  # still going on
     finally:
         feed.close()
 
 
+@pytest.mark.integration
 def test_sampler_feed_with_the_real_sampler() -> None:
-    from lagwatch.cli.top_cmd import open_sampler
+    from lagwatch.cli.options import open_sampler
 
     feed = SamplerFeed(lambda: open_sampler(None), interval_s=0.1)
     try:
@@ -241,9 +243,9 @@ def test_history_feed_reads_what_the_daemon_recorded(db: Path) -> None:
         assert feed.trends(T0 + 29, 3)[(100, 1000)] == [82.0, 83.0, 84.0]
         history = feed.process_history(100, 1000, T0 + 27, T0 + 29)
         assert [r.score for _, r in history] == [82.0, 83.0, 84.0]
-        assert [e["kind"] for e in feed.events()] == ["rogue", "pause"]
-        assert feed.event(1)["timeline"][0]["cpu_percent"] == 99.0
-        assert [e["id"] for e in feed.episodes(100, "hog")] == [2]
+        assert [e.kind for e in feed.events()] == ["rogue", "pause"]
+        assert feed.event(1).timeline[0]["cpu_percent"] == 99.0
+        assert [e.id for e in feed.episodes(100, "hog")] == [2]
         assert "no daemon running" in feed.describe()
         assert feed.problems()
     finally:
@@ -268,6 +270,53 @@ def test_history_feed_sees_new_ticks_and_a_running_daemon(db: Path) -> None:
         assert feed.problems() == []
     finally:
         lock.release()
+        feed.close()
+
+
+class BreakableHistory:
+    """A History whose file goes bad (and comes back) while the TUI has it open."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.broken = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name == "close":
+            return attr
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            from lagwatch.store import StoreError
+
+            if self.broken:
+                raise StoreError("cannot read history h.db: database disk image is malformed")
+            return attr(*args, **kwargs)
+
+        return read
+
+
+def test_history_feed_keeps_going_when_the_database_goes_bad(db: Path) -> None:
+    from lagwatch.store import History
+
+    history = BreakableHistory(History(db))
+    feed = HistoryFeed(db, history=history)
+    try:
+        feed.poll()
+        known = feed.events()
+        recorder = Recorder(db)
+        recorder.record(ranking([row(100, 99.0, "hog")], time=T0 + 30), 0.01)
+        recorder.close()
+        assert feed.poll().time == T0 + 30  # a new tick: the events are read again next time
+        history.broken = True
+        assert feed.events() == known  # what was read stays on screen
+        assert feed.poll() is None and feed.latest().time == T0 + 30
+        assert feed.ranking_at(T0 + 5) is None and feed.rankings(T0, T0 + 5) == []
+        assert feed.event(1) is None and feed.process_rows([100], T0, T0 + 5) == []
+        assert "malformed" in feed.problems()[0]  # said on the status line
+        history.broken = False
+        assert feed.rankings(T0, T0 + 5)[0].time == T0  # a failed read was not cached
+        assert not any("malformed" in p for p in feed.problems())
+    finally:
         feed.close()
 
 

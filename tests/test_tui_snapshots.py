@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from lagwatch.events import Event
 from lagwatch.tui.app import LagwatchApp
 from lagwatch.tui.feed import MemoryFeed
 from test_tui_app import EVENTS, NOW, make_ticks
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("utc")  # times on screen do not depend on 
 
 
 def app() -> LagwatchApp:
-    feed = MemoryFeed(make_ticks(), [dict(e) for e in EVENTS], label="test data")
+    feed = MemoryFeed(make_ticks(), [Event.from_json(e) for e in EVENTS], label="test data")
     return LagwatchApp(feed, clock=lambda: NOW, refresh_s=3600)
 
 

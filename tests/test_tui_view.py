@@ -7,6 +7,7 @@ import pytest
 from fake_rankings import T0, ranking, row
 from lagwatch.model import PROCESS_KEYS
 from lagwatch.tui import view
+from lagwatch.units import compact_number, compact_rate, short_bytes
 
 pytestmark = pytest.mark.usefixtures("utc")  # times on screen do not depend on the machine
 
@@ -53,12 +54,12 @@ def test_format_metric_by_unit_suffix(key, value, text) -> None:
 
 
 def test_compact_units() -> None:
-    assert view.compact_bytes(512) == "512B"
-    assert view.compact_bytes(100 * 2**20) == "100M"
-    assert view.compact_bytes(1.5 * 2**30) == "1.5G"
-    assert view.compact_rate(None) == "-"
-    assert view.compact_number(123456) == "123k"
-    assert view.compact_number(0.25) == "0.2"
+    assert short_bytes(512) == "512B"
+    assert short_bytes(100 * 2**20) == "100M"
+    assert short_bytes(1.5 * 2**30) == "1.5G"
+    assert compact_rate(None) == "-" and compact_rate(2048) == "2.0K/s"
+    assert compact_number(123456) == "123k"
+    assert compact_number(0.25) == "0.2"
 
 
 def test_metric_lines_cover_every_contract_key() -> None:

@@ -1,7 +1,8 @@
-"""What a running lagwatch knows right now, shared by the recorder, the exporter and the TUI.
+"""What a running daemon knows right now, shared by its loop and the exporter.
 
-The daemon loop is the only writer; readers (HTTP handler threads, the TUI) take a consistent
-copy under the lock. Nothing here does I/O.
+The daemon loop is the only writer; readers (HTTP handler threads) take a consistent copy under
+the lock. Events are immutable, so a copy of the list is a copy of what they said. Nothing here
+does I/O.
 """
 
 from __future__ import annotations
@@ -9,9 +10,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
+from lagwatch.events import Event
 from lagwatch.model import Ranking
+
+
+class LiveSnapshot(TypedDict):
+    latest: Ranking | None
+    sweep_seconds: float | None
+    ticks: int
+    pause_events_total: int
+    rogue_events_total: int
+    pressure_events_total: int
+    recent_events: list[Event]
+    started_at: float | None
 
 
 @dataclass
@@ -21,8 +34,10 @@ class LiveState:
     ticks: int = 0
     pause_events_total: int = 0
     rogue_events_total: int = 0
-    recent_events: list[dict[str, Any]] = field(default_factory=list)  # `events --json` objects
+    pressure_events_total: int = 0
+    recent_events: list[Event] = field(default_factory=list)  # oldest first
     started_at: float | None = None
+    _newest_key: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _listeners: list[Callable[[Ranking], None]] = field(default_factory=list, repr=False)
 
@@ -35,23 +50,35 @@ class LiveState:
         for listener in listeners:
             listener(ranking)
 
-    def add_event(self, event: dict[str, Any], keep: int = 100) -> None:
+    def add_event(self, event: Event, keep: int = 100) -> bool:
+        """Hold the newest version of an event: it replaces the version held with the same key,
+        or, for an event not seen before, is added and counted. True when it is new.
+
+        An update of an event already let go (more than ``keep`` newer ones came after it) is
+        dropped: keys grow with creation, so it is older than the newest key seen."""
         with self._lock:
-            if event.get("kind") == "pause":
+            for i, held in enumerate(self.recent_events):
+                if held.key == event.key:
+                    self.recent_events[i] = event
+                    return False
+            if event.key <= self._newest_key:
+                return False
+            self._newest_key = event.key
+            if event.kind == "pause":
                 self.pause_events_total += 1
-            elif event.get("kind") == "rogue":
+            elif event.kind == "rogue":
                 self.rogue_events_total += 1
+            elif event.kind == "pressure":
+                self.pressure_events_total += 1
             self.recent_events.append(event)
             del self.recent_events[:-keep]
+            return True
 
-    def replace_event(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        """An event grew (a rogue episode's peak, a pause's suspects): readers get a new dict,
-        never one that changes while they encode it."""
+    def events(self, since: float | None = None) -> list[Event]:
+        """The recent events still going on at ``since`` or started or ended after it."""
         with self._lock:
-            for i, event in enumerate(self.recent_events):
-                if event is old:
-                    self.recent_events[i] = new
-                    return
+            events = list(self.recent_events)
+        return events if since is None else [e for e in events if e.active_since(since)]
 
     def subscribe(self, listener: Callable[[Ranking], None]) -> None:
         """Call ``listener(ranking)`` after every tick (from the sampling thread: be quick)."""
@@ -63,7 +90,7 @@ class LiveState:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> LiveSnapshot:
         with self._lock:
             return {
                 "latest": self.latest,
@@ -71,6 +98,7 @@ class LiveState:
                 "ticks": self.ticks,
                 "pause_events_total": self.pause_events_total,
                 "rogue_events_total": self.rogue_events_total,
+                "pressure_events_total": self.pressure_events_total,
                 "recent_events": list(self.recent_events),
                 "started_at": self.started_at,
             }

@@ -1,8 +1,9 @@
 """The one data model every source, the sampler, the store and every interface share.
 
 A *source* produces :class:`ProcessSample` objects: cumulative counters (they only grow while
-the process lives) and gauges (a value right now). The sampler turns two samples of the same
-process into a :class:`ProcessRow` of rates, which scoring completes and interfaces print.
+the process lives) and gauges (a value right now). The ranking (lagwatch.ranking) turns two
+samples of the same process into a :class:`ProcessRow` of rates, which scoring completes and
+interfaces print; lagwatch.catalogue describes each of those metrics.
 
 ``None`` always means "this source cannot know", never zero.
 """
@@ -17,33 +18,12 @@ from typing import Any
 # it is only ever compared for equality.
 Identity = tuple[int, int]
 
-# Cumulative counters: name -> the rate key it produces in the JSON contract.
-COUNTERS: tuple[str, ...] = (
-    "cpu_ns",
-    "child_cpu_ns",
-    "disk_read_bytes",
-    "disk_write_bytes",
-    "pageins",
-    "wakeups",
-    "ctx_switches",
-    "gpu_ns",
-    "energy_nj",
-    "net_bytes",
-)
-
-# Counters that can legitimately go down (a GPU client or a socket closes and its time leaves
-# the per-pid sum): a drop counts as no activity rather than as an unknown.
-DROPPABLE_COUNTERS: frozenset[str] = frozenset({"gpu_ns", "net_bytes"})
-
 
 def sum_known(*values: float | None) -> float | None:
     """The sum of the known values; None only when none is known (one unknown part of a total
     is not a reason to hide the rest, and no known part is not a zero)."""
     known = [v for v in values if v is not None]
     return sum(known) if known else None
-
-
-RESOURCES: tuple[str, ...] = ("cpu", "memory", "disk", "pageins", "wakeups", "gpu", "network")
 
 
 @dataclass(slots=True)
@@ -70,13 +50,17 @@ class ProcessSample:
     pageins: int | None = None
     wakeups: int | None = None
     ctx_switches: int | None = None
+    # Storage operations (Linux: read/write calls that moved storage bytes, lagwatch.sources.
+    # io_waits); None where the OS does not count them (macOS).
+    disk_read_ops: int | None = None
+    disk_write_ops: int | None = None
     gpu_ns: int | None = None
     energy_nj: int | None = None
     net_bytes: int | None = None
     # CPU time per QoS class (macOS), cumulative ns; used by the Energy Impact model.
     cpu_qos_ns: dict[str, int] | None = None
     # Rates a source measured itself (top, powermetrics): contract key -> value. They win over
-    # rates the sampler would derive from counters.
+    # rates the ranking would derive from counters.
     rates: dict[str, float | None] | None = None
 
     @property
@@ -116,7 +100,8 @@ class Snapshot:
     warnings: list[str] = field(default_factory=list)
 
 
-# JSON contract of one process, in order. Every key is always present.
+# JSON contract of one process, in order. Every key is always present. Each metric among them
+# has its entry in lagwatch.catalogue (a test checks that the two agree).
 PROCESS_KEYS: tuple[str, ...] = (
     "pid",
     "ppid",
@@ -140,6 +125,8 @@ PROCESS_KEYS: tuple[str, ...] = (
     "restricted",
     # Added keys (the contract only grows by adding keys):
     "energy_impact_model",
+    "disk_read_ops_per_s",
+    "disk_write_ops_per_s",
 )
 
 
@@ -168,6 +155,8 @@ class ProcessRow:
     # lagwatch's own estimate, shown beside energy_impact when that came from the OS's own
     # tools (powermetrics, top's POWER); equal to it otherwise.
     energy_impact_model: float | None = None
+    disk_read_ops_per_s: float | None = None
+    disk_write_ops_per_s: float | None = None
     score: float = 0.0
     dominant: str | None = None
     # Not in the JSON contract: how fast the footprint grew (a ballooning process is a memory

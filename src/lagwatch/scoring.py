@@ -8,6 +8,7 @@ machine scores low everywhere. See docs/scoring.md for the thresholds and why.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,10 @@ BANDS: dict[str, Band] = {
 }
 # A footprint growing this fast is a memory culprit even before it is large.
 MEMORY_GROWTH = Band(10e6, 500e6)  # bytes/s
+# Storage operations per second (read + write): the disk sub-score is the higher of the bytes'
+# and the operations' scores, since thousands of tiny synced writes a second saturate a disk
+# (each waits for the device) long before their bytes do. See docs/scoring.md.
+DISK_OPS = Band(20.0, 5000.0)
 
 # Blame weights for the dominant label only. CPU is usually the *means* by which a process
 # writes, wakes or pages, so it is discounted: a process writing hundreds of MB/s is a disk
@@ -65,12 +70,21 @@ def resource_levels(row: ProcessRow, memory_total_bytes: int | None) -> dict[str
     }
 
 
+def disk_ops(row: ProcessRow) -> float | None:
+    """Storage operations per second, read + write (None where the OS does not count them)."""
+    return sum_known(row.disk_read_ops_per_s, row.disk_write_ops_per_s)
+
+
 def subscores(
-    levels: dict[str, float | None], memory_growth_bytes_per_s: float | None = None
+    levels: dict[str, float | None],
+    memory_growth_bytes_per_s: float | None = None,
+    disk_ops_per_s: float | None = None,
 ) -> dict[str, float]:
     subs = {res: BANDS[res].score(value) for res, value in levels.items() if value is not None}
     if "memory" in subs and memory_growth_bytes_per_s is not None:
         subs["memory"] = max(subs["memory"], MEMORY_GROWTH.score(memory_growth_bytes_per_s))
+    if disk_ops_per_s is not None:
+        subs["disk"] = max(subs.get("disk", 0.0), DISK_OPS.score(disk_ops_per_s))
     return subs
 
 
@@ -93,10 +107,39 @@ def dominant(subs: dict[str, float], levels: dict[str, float | None]) -> str | N
     return max(near, key=lambda r: near[r])
 
 
+# The figure each band is applied to, read straight from a row (memory needs the RAM size).
+_FIGURES: dict[str, Callable[[ProcessRow], float | None]] = {
+    "cpu": lambda r: r.cpu_percent,
+    "disk": lambda r: sum_known(r.disk_read_bytes_per_s, r.disk_write_bytes_per_s),
+    "pageins": lambda r: r.pageins_per_s,
+    "wakeups": lambda r: r.wakeups_per_s,
+    "gpu": lambda r: r.gpu_percent,
+    "network": lambda r: r.net_bytes_per_s,
+}
+
+
+def closeness(row: ProcessRow, memory_total_bytes: int | None = None) -> float:
+    """The dominant resource's figure in units of its band's floor (0 when unknown): how close
+    to scoring, or how far past, the process is. Orders processes whose scores are equal."""
+    dom = row.dominant
+    if dom == "memory":
+        if row.memory_bytes is None or not memory_total_bytes:
+            return 0.0
+        return row.memory_bytes / memory_total_bytes / BANDS["memory"].floor
+    figure = _FIGURES.get(dom) if dom is not None else None
+    if figure is None:
+        return 0.0
+    level = figure(row)
+    near = 0.0 if level is None else level / BANDS[dom].floor
+    if dom == "disk" and (ops := disk_ops(row)) is not None:
+        near = max(near, ops / DISK_OPS.floor)
+    return near
+
+
 def score_row(row: ProcessRow, system: dict[str, Any]) -> None:
     """Fill ``row.score``, ``row.subscores`` and ``row.dominant`` in place."""
     levels = resource_levels(row, system.get("memory_total_bytes"))
-    subs = subscores(levels, row.memory_growth_bytes_per_s)
+    subs = subscores(levels, row.memory_growth_bytes_per_s, disk_ops(row))
     row.subscores = {k: round(v, 1) for k, v in subs.items()}
     row.score = round(combine(subs), 1)
     row.dominant = dominant(subs, levels)

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lagwatch.sanitize import refuse_control
+
 UNIT_NAME = "lagwatch.service"
 LAUNCHD_LABEL = "io.lagwatch.daemon"
 
@@ -27,11 +29,19 @@ class ServiceResult:
 
 
 def daemon_command(db: Path | None = None, python: str | None = None) -> list[str]:
-    """The daemon's command line, with this interpreter so the service runs this install."""
-    args = [python or sys.executable, "-m", "lagwatch", "daemon"]
+    """The daemon's command line, with this interpreter so the service runs this install.
+    ValueError when a path holds a control character (see ``checked``)."""
+    args = [checked(python or sys.executable, "the Python interpreter's path"), "-m", "lagwatch",
+            "daemon"]  # fmt: skip
     if db is not None:
-        args += ["--db", str(db)]
+        args += ["--db", checked(str(db), "--db")]
     return args
+
+
+def checked(value: str, what: str) -> str:
+    """A value bound for a service file, refused (ValueError) if it holds a control character:
+    a newline in --db would otherwise add a line of its own, such as ExecStartPre=."""
+    return refuse_control(value, what)
 
 
 def platform_kind(platform: str | None = None) -> str:
@@ -55,10 +65,12 @@ def _systemd_quote(arg: str) -> str:
 
 
 def systemd_unit(command: list[str]) -> str:
-    exec_start = " ".join(_systemd_quote(a) for a in command)
+    exec_start = " ".join(_systemd_quote(checked(a, "a daemon argument")) for a in command)
     return f"""\
 [Unit]
 Description=lagwatch: records which processes stress this machine and detects pauses
+# Never give up restarting: a recorder that stopped for good records nothing.
+StartLimitIntervalSec=0
 
 [Service]
 Type=simple
@@ -66,10 +78,10 @@ ExecStart={exec_start}
 # SIGTERM stops the daemon cleanly within a second or two.
 KillSignal=SIGTERM
 TimeoutStopSec=10
+# Any failure is retried, exit status 3 (another daemon records to this database) included:
+# once that one stops, this one takes over instead of staying down.
 Restart=on-failure
-RestartSec=5
-# 3: another daemon already records to this database; restarting would not help.
-RestartPreventExitStatus=3
+RestartSec=10
 # Not niced: a starved recorder would report its own starvation as pauses.
 
 [Install]
@@ -88,11 +100,13 @@ def systemd_unit_path(env: dict[str, str] | None = None) -> Path:
 
 def launchd_plist(command: list[str], home: Path) -> bytes:
     logs = home / "Library" / "Logs" / "lagwatch"
+    checked(str(logs), "the home folder")
     data = {
         "Label": LAUNCHD_LABEL,
-        "ProgramArguments": command,
+        "ProgramArguments": [checked(a, "a daemon argument") for a in command],
         "RunAtLoad": True,
-        # Restart after a crash, not after a clean stop.
+        # Restart after any failure (exit status 3, another daemon on the same database,
+        # included), not after a clean stop; ThrottleInterval spaces the attempts.
         "KeepAlive": {"SuccessfulExit": False},
         "ThrottleInterval": 10,
         "ProcessType": "Standard",  # "Background" would throttle it into false pauses

@@ -32,6 +32,21 @@ def short_bytes(value: float | None) -> str:
     raise AssertionError("unreachable")
 
 
+def compact_rate(value: float | None) -> str:
+    return "-" if value is None else short_bytes(value) + "/s"
+
+
+def compact_number(value: float | None) -> str:
+    """Compact form for tables: 123k, 1234, 12.3 (one decimal only below 100)."""
+    if value is None:
+        return "-"
+    if abs(value) >= 100000:
+        return f"{value / 1000:.0f}k"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
 def human_rate(value: float | None) -> str:
     return "-" if value is None else f"{human_bytes(value)}/s"
 

@@ -1,3 +1,3 @@
 """Captured tool output turned into lagwatch's model: parsed samples (lagwatch.parsers) become
-ProcessSamples with the rates the tool measured, and Snapshots that the sampler ranks exactly
+ProcessSamples with the rates the tool measured, and Snapshots that lagwatch.ranking ranks exactly
 as it ranks live readings (`lagwatch analyze`, and the `top`/`powermetrics` sources)."""

@@ -1,7 +1,7 @@
 """A capture file -> one Ranking per sample, as `lagwatch top` would have ranked it.
 
 Every sample becomes a Snapshot of ProcessSamples carrying the rates the tool measured, and
-``sampler.compute_ranking`` scores and sorts it, so captures and live readings share one scorer.
+``ranking.compute_ranking`` scores and sorts it, so captures and live readings share one scorer.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from lagwatch.captures.ranking import (
     rank_samples,
     timestamp,
 )
-from lagwatch.captures.top import TopConverter
 from lagwatch.model import Snapshot
-from lagwatch.parsers import powermetrics as pm
 from lagwatch.parsers import top as top_parser
 from lagwatch.parsers.errors import CaptureError
+from lagwatch.parsers.powermetrics_model import PmCapture
+from lagwatch.parsers.powermetrics_plist import parse_powermetrics_plist
+from lagwatch.parsers.powermetrics_text import parse_powermetrics_text
+from lagwatch.parsers.top_convert import TopConverter
 
 FORMATS = ("top", "powermetrics-plist", "powermetrics-text", "nettop")
 
@@ -100,7 +102,7 @@ def rank_top(data: bytes, sort: str = "score") -> Analysis:
     return Analysis(format="top", rankings=out, warnings=warnings)
 
 
-def _rank_pm(capture: pm.PmCapture, fmt: str, sort: str) -> Analysis:
+def _rank_pm(capture: PmCapture, fmt: str, sort: str) -> Analysis:
     warnings = list(capture.warnings)
     out: list[CaptureRanking] = []
     with_tables = [s for s in capture.samples if s.has_task_table]
@@ -138,11 +140,11 @@ def _rank_pm(capture: pm.PmCapture, fmt: str, sort: str) -> Analysis:
 
 
 def rank_powermetrics_plist(data: bytes, sort: str = "score") -> Analysis:
-    return _rank_pm(pm.parse_powermetrics_plist(data), "powermetrics-plist", sort)
+    return _rank_pm(parse_powermetrics_plist(data), "powermetrics-plist", sort)
 
 
 def rank_powermetrics_text(data: bytes, sort: str = "score") -> Analysis:
-    return _rank_pm(pm.parse_powermetrics_text(decode(data)), "powermetrics-text", sort)
+    return _rank_pm(parse_powermetrics_text(decode(data)), "powermetrics-text", sort)
 
 
 def rank_nettop(data: bytes, sort: str = "score") -> Analysis:

@@ -14,9 +14,9 @@ from itertools import pairwise
 from statistics import median
 
 from lagwatch.captures.ranking import Analysis, CaptureRanking, decode, rank_samples
-from lagwatch.captures.top import name_id
 from lagwatch.model import ProcessSample
 from lagwatch.parsers.nettop import NettopFrame, parse_nettop
+from lagwatch.parsers.top_convert import name_id
 
 DAY_S = 86400.0
 

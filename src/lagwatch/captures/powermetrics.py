@@ -7,15 +7,15 @@ Which figure becomes which contract key (docs/metrics.md, "Captures (analyze)"):
 - disk_{read,write}_bytes_per_s = diskio_bytes{read,written}_per_s; pageins_per_s = pageins_per_s;
   net_bytes_per_s = bytes_received_per_s + bytes_sent_per_s; gpu_percent = GPU ms/s / 10;
 - energy_impact = powermetrics' own energy_impact_per_s (the "Energy Impact" column in text);
-  where the capture has none, the sampler's energy attribution models it (energy_source says
+  where the capture has none, the ranking's energy attribution models it (energy_source says
   which).
 """
 
 from __future__ import annotations
 
-from lagwatch.captures.top import name_id
 from lagwatch.model import ProcessSample
-from lagwatch.parsers.powermetrics import PmTask
+from lagwatch.parsers.powermetrics_model import PmTask
+from lagwatch.parsers.top_convert import name_id
 
 
 def task_rates(task: PmTask) -> dict[str, float]:

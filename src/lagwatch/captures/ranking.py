@@ -1,7 +1,7 @@
 """One ranking per captured sample: the shared shape of `lagwatch analyze`'s output.
 
 ``rank_samples`` puts a sample's ProcessSamples in a Snapshot and lets
-``sampler.compute_ranking`` score, attribute energy and sort it, exactly as for live readings.
+``ranking.compute_ranking`` score, attribute energy and sort it, exactly as for live readings.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from lagwatch.model import ProcessSample, Ranking, Snapshot
-from lagwatch.sampler import compute_ranking
+from lagwatch.ranking import compute_ranking
 
 PLATFORM = "macos"  # every supported capture comes from a Mac
 

@@ -7,15 +7,9 @@ import sys
 
 import click
 
+from lagwatch.cli.errors import CliError
 
-class CliError(click.ClickException):
-    """A user-facing error: printed as one line, exit status 2 (bad input) unless told."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+__all__ = ["CliError", "cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

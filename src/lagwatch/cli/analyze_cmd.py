@@ -8,9 +8,10 @@ import sys
 
 import click
 
-from lagwatch.cli import CliError
+from lagwatch.cli.errors import CliError
 from lagwatch.cli.options import limit_option
-from lagwatch.sampler import SORT_KEYS
+from lagwatch.ranking import SORT_KEYS
+from lagwatch.sanitize import for_terminal
 
 FORMAT_CHOICES = ("auto", "top", "powermetrics-plist", "powermetrics-text", "nettop")
 
@@ -65,7 +66,7 @@ def command(files: tuple[str, ...], fmt: str, as_json: bool, limit: int | None, 
             raise CliError(f"{where}: {exc.message}") from None
     for path, analysis in analyses:
         for warning in analysis.warnings:
-            click.echo(f"lagwatch: {path}: {warning}", err=True)
+            click.echo(f"lagwatch: {path}: {for_terminal(warning)}", err=True)
     if as_json:
         for path, analysis in analyses:
             for item in analysis.rankings:

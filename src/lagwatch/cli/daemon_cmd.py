@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 
-from lagwatch.cli import CliError
-from lagwatch.cli.options import interval_option, source_option
+from lagwatch.cli.errors import CliError
+from lagwatch.cli.options import interval_option, open_sampler, source_option
 from lagwatch.cli.store_args import db_option
+from lagwatch.sanitize import for_log
 from lagwatch.units import parse_duration
 
-EXIT_ALREADY_RUNNING = 3  # the systemd unit's RestartPreventExitStatus
+EXIT_ALREADY_RUNNING = 3  # another daemon records to this database (the service retries)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -53,9 +54,18 @@ def _duration_param(ctx: click.Context, param: click.Parameter, value: str) -> f
     return seconds
 
 
+class OneLineFormatter(logging.Formatter):
+    """Every message is one line: a process name holding a newline or an escape sequence is
+    escaped, so it can neither forge a log line nor drive the terminal reading the log."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = for_log(record.message)
+        return super().formatMessage(record)
+
+
 def setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s lagwatch daemon: %(message)s"))
+    handler.setFormatter(OneLineFormatter("%(asctime)s lagwatch daemon: %(message)s"))
     root = logging.getLogger("lagwatch")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -114,10 +124,10 @@ def command(
     retention: float, pause_threshold: float, source: str | None, verbose: bool,
 ) -> None:  # fmt: skip
     """Record which processes stress this machine, rogue episodes and pauses, until stopped."""
-    from lagwatch.cli.top_cmd import open_sampler
     from lagwatch.daemon.loop import Daemon, DaemonConfig
     from lagwatch.live import LiveState
     from lagwatch.store import Recorder, Retention, StoreError, default_db_path
+    from lagwatch.store.files import UnsafePath
     from lagwatch.store.lock import AlreadyRunning, DaemonLock
 
     db_path = (db or default_db_path()).expanduser().absolute()
@@ -128,11 +138,15 @@ def command(
             interval_s=interval, listen=None if listen is None else f"{listen[0]}:{listen[1]}"
         )
     except AlreadyRunning as exc:
-        # A distinct status, so a service manager does not keep restarting a second daemon.
+        # A distinct status: the message says who runs; the service retries later.
         raise CliError(str(exc), exit_code=EXIT_ALREADY_RUNNING) from None
+    except UnsafePath as exc:
+        raise CliError(f"refusing to lock {db_path}: {exc}", exit_code=1) from None
     except OSError as exc:
         where = exc.filename or lock.path
         raise CliError(f"cannot create the lock {where}: {exc.strerror or exc}", 1) from None
+    for warning in lock.warnings:
+        logging.getLogger("lagwatch.daemon").warning("lock: %s", warning)
     exporter = None
     try:
         sampler = open_sampler(source)

@@ -8,7 +8,6 @@ for the arithmetic and docs/metrics.md ("Energy") for where each figure comes fr
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -16,13 +15,14 @@ from typing import Any, cast
 
 import click
 
-from lagwatch.cli import CliError
-from lagwatch.cli.options import interval_option, source_option
+from lagwatch import platform_seam
+from lagwatch.cli.errors import CliError
+from lagwatch.cli.options import interval_option, open_sampler, source_option
 from lagwatch.cli.store_args import db_option
-from lagwatch.cli.top_cmd import open_sampler
 from lagwatch.energy.integrate import By, EnergyIntegrator
-from lagwatch.sampler import Sampler
+from lagwatch.sanitize import for_terminal
 from lagwatch.sources.base import SourceError
+from lagwatch.ticker import Ticker
 from lagwatch.units import human_duration, parse_duration
 
 DEFAULT_HISTORY_SINCE = "1h"
@@ -39,13 +39,13 @@ def _period(text: str) -> float:
     return seconds
 
 
-def _open_sampler(source: str | None) -> Sampler:
+def _open_sampler(source: str | None) -> Ticker:
     return open_sampler(source)  # the same --source handling as `lagwatch top`
 
 
 def _responsible_pid_lookup() -> Any:
     """macOS: the responsible pid of live processes (None elsewhere)."""
-    if sys.platform != "darwin":
+    if not platform_seam.is_macos():
         return None
     from lagwatch.energy import darwin
 
@@ -63,12 +63,10 @@ def integrate_history(db_path: Path, integrator: EnergyIntegrator) -> None:
                 integrator.add(ranking)
     except StoreError as exc:
         raise CliError(str(exc), exit_code=1) from None
-    except sqlite3.Error as exc:
-        raise CliError(f"cannot read history {db_path}: {exc}", exit_code=1) from None
 
 
 def sample_period(
-    sampler: Sampler, period_s: float, interval_s: float, integrator: EnergyIntegrator
+    sampler: Ticker, period_s: float, interval_s: float, integrator: EnergyIntegrator
 ) -> tuple[bool, list[str]]:
     """Sample until the rankings cover ``period_s``; returns (interrupted, warnings)."""
     warnings: list[str] = []
@@ -98,6 +96,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def _print_table(report: dict[str, Any], limit: int) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -135,7 +134,7 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     if by == "app":
         table.add_column("PROCS", justify="right")
     for row in rows:
-        cells = [row["name"], str(row["pid"])]
+        cells = [escape(for_terminal(row["name"])), str(row["pid"])]  # text, never markup
         if measured:
             cells += [_fmt(row["energy_j"]), _fmt(row["avg_watts"], 2)]
         cells += [

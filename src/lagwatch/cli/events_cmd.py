@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from lagwatch.cli.store_args import db_option, open_history, time_param
-from lagwatch.store.events import describe
+from lagwatch.sanitize import for_terminal
 from lagwatch.units import human_duration
 
 
@@ -25,7 +25,7 @@ def command(db: Path | None, since: float | None, as_json: bool) -> None:
         events = history.events(since)
     if as_json:
         for event in events:
-            click.echo(json.dumps(event, separators=(",", ":")))
+            click.echo(json.dumps(event.to_json(), separators=(",", ":")))
         return
     if not events:
         click.echo("no events recorded" + (" in that period" if since is not None else ""))
@@ -33,7 +33,7 @@ def command(db: Path | None, since: float | None, as_json: bool) -> None:
     now = time.time()
     click.echo(f"{'ID':>5}  {'KIND':<6} {'START':<19} {'AGO':>6}  WHAT")
     for e in events:
-        start = datetime.fromtimestamp(e["start"]).strftime("%Y-%m-%d %H:%M:%S")
-        ago = human_duration(now - e["start"])
-        click.echo(f"{e['id']:>5}  {e['kind']:<6} {start:<19} {ago:>6}  {describe(e)}")
+        start = datetime.fromtimestamp(e.start).strftime("%Y-%m-%d %H:%M:%S")
+        ago = human_duration(now - e.start)
+        click.echo(f"{e.id:>5}  {e.kind:<6} {start:<19} {ago:>6}  {for_terminal(e.describe())}")
     click.echo("(lagwatch why ID tells the story of one)")

@@ -6,45 +6,44 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from lagwatch.cli import CliError
+from lagwatch.catalogue import MetricSpec, table_metrics
+from lagwatch.cli.errors import CliError
 from lagwatch.cli.store_args import db_option, open_history, time_param
 from lagwatch.model import PROCESS_KEYS, ProcessRow
-from lagwatch.units import human_bytes, human_number, human_rate
+from lagwatch.sanitize import csv_cell, for_terminal
 
-_TABLE_HEAD = ["TIME", "PID", "NAME", "SCORE", "BLAME", "CPU%", "MEM", "DISK R", "DISK W",
-               "PGIN/s", "WAKE/s", "GPU%", "NET", "EI", "W"]  # fmt: skip
-_TABLE_WIDTHS = [19, 7, 20, 5, 8, 6, 10, 12, 12, 7, 7, 5, 12, 6, 6]
+# The table's columns: (header, width, left-aligned); the catalogue's narrow metrics follow.
+_HEAD = [("TIME", 19, True), ("PID", 7, False), ("NAME", 20, True), ("SCORE", 5, False),
+         ("BLAME", 8, True)]  # fmt: skip
+METRIC_COLUMNS: tuple[MetricSpec, ...] = table_metrics(wide=False)
 
 
-def row_cells(row: ProcessRow) -> list[str]:
+def table_columns(metrics: Sequence[MetricSpec] = METRIC_COLUMNS) -> list[tuple[str, int, bool]]:
+    return [*_HEAD, *((m.header, m.width, False) for m in metrics)]
+
+
+def row_cells(row: ProcessRow, metrics: Sequence[MetricSpec] = METRIC_COLUMNS) -> list[str]:
+    """A row's cells after the TIME column."""
     return [
         str(row.pid),
-        row.name + (" *" if row.restricted else ""),
+        for_terminal(row.name) + (" *" if row.restricted else ""),
         f"{row.score:.0f}",
         row.dominant or "-",
-        human_number(row.cpu_percent),
-        human_bytes(row.memory_bytes),
-        human_rate(row.disk_read_bytes_per_s),
-        human_rate(row.disk_write_bytes_per_s),
-        human_number(row.pageins_per_s),
-        human_number(row.wakeups_per_s, 0),
-        human_number(row.gpu_percent),
-        human_rate(row.net_bytes_per_s),
-        human_number(row.energy_impact),
-        "-" if row.power_watts is None else f"{row.power_watts:.2f}",
+        *(m.format(m.get(row)) for m in metrics),
     ]
 
 
-def _table_line(cells: list[str]) -> str:
+def table_line(cells: list[str], columns: list[tuple[str, int, bool]]) -> str:
     out = []
-    for n, (cell, width) in enumerate(zip(cells, _TABLE_WIDTHS, strict=True)):
+    for cell, (_, width, left) in zip(cells, columns, strict=True):
         text = cell[:width]
-        out.append(f"{text:<{width}}" if n in (0, 2, 4) else f"{text:>{width}}")
+        out.append(f"{text:<{width}}" if left else f"{text:>{width}}")
     return " ".join(out).rstrip()
 
 
@@ -109,18 +108,20 @@ def command(
                     data = row.to_json()
                     writer.writerow(
                         [round(ranking.time, 3), round(ranking.interval_s, 3)]
-                        + ["" if data[k] is None else data[k] for k in PROCESS_KEYS]
+                        + ["" if data[k] is None else csv_cell(data[k]) for k in PROCESS_KEYS]
                     )
         else:
             limit = top or 5
-            click.echo(_table_line(_TABLE_HEAD))
+            columns = table_columns()
+            click.echo(table_line([header for header, _, _ in columns], columns))
             for ranking in rankings:
                 count += 1
                 stamp = datetime.fromtimestamp(ranking.time).strftime("%Y-%m-%d %H:%M:%S")
                 if not ranking.processes:
-                    click.echo(_table_line([stamp, "", "(all idle)", *[""] * 12]))
+                    idle = [stamp, "", "(all idle)", *[""] * (len(columns) - 3)]
+                    click.echo(table_line(idle, columns))
                 for row in ranking.processes[:limit]:
-                    click.echo(_table_line([stamp, *row_cells(row)]))
+                    click.echo(table_line([stamp, *row_cells(row)], columns))
         if count == 0:
             span = history.span()
             if span is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lagwatch.cli import CliError
+from lagwatch.cli.errors import CliError
 
 
 def _platform_check() -> None:
@@ -34,15 +34,17 @@ def install_cmd(db: Path | None, print_only: bool) -> None:
 
     _platform_check()
     db = None if db is None else db.expanduser().absolute()
-    if print_only:
-        command_line = service.daemon_command(db)
-        if service.platform_kind() == "systemd":
-            click.echo(service.systemd_unit(command_line), nl=False)
-        else:
-            click.echo(service.launchd_plist(command_line, Path.home()).decode(), nl=False)
-        return
     try:
+        command_line = service.daemon_command(db)  # refuses control characters in paths
+        if print_only:
+            if service.platform_kind() == "systemd":
+                click.echo(service.systemd_unit(command_line), nl=False)
+            else:
+                click.echo(service.launchd_plist(command_line, Path.home()).decode(), nl=False)
+            return
         result = service.install(db)
+    except ValueError as exc:
+        raise CliError(str(exc), exit_code=2) from None
     except OSError as exc:
         raise CliError(f"cannot write the service file: {exc}", exit_code=1) from None
     if not result.ok:

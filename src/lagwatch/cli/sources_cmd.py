@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
+from lagwatch import platform_seam
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError
 
@@ -95,7 +95,7 @@ def command(as_json: bool) -> None:
             entry["status"] = "standby"
     if as_json:
         out = {
-            "platform": sys.platform,
+            "platform": platform_seam.sys_platform(),
             "root": registry.is_root(),
             "sources": report,
             "visibility": vis,

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from lagwatch.cli.store_args import db_option, db_path
+from lagwatch.sanitize import for_terminal
 from lagwatch.units import human_duration
 
 # A recorded tick older than this is not "now" (the daemon is stalled or stopped).
@@ -26,11 +27,11 @@ def _top(ranking: Any) -> dict[str, Any] | None:
 
 def _sample_now(seconds: float = 0.5) -> dict[str, Any] | None:
     """No daemon: take a short sample ourselves so 'top suspect' still means now."""
-    from lagwatch.sampler import open_sampler
     from lagwatch.sources.base import SourceError
+    from lagwatch.ticker import open_ticker
 
     try:
-        sampler, _ = open_sampler()
+        sampler, _ = open_ticker()
     except (SourceError, OSError):
         return None
     try:
@@ -69,7 +70,9 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
             interval_s=note.get("interval_s"),
             listen=note.get("listen"),
         )
-        out["health"] = note.get("health", "ok")
+        # No pid: the daemon could not write its note yet (a full disk), so its health is
+        # not known either; never claim "ok" for it.
+        out["health"] = note.get("health", "ok") if note.get("pid") else "unknown"
         out["dropped_sources"] = note.get("dropped_sources") or []
         out["write_condition"] = note.get("write_condition")
         out["write_advice"] = note.get("write_advice")
@@ -85,9 +88,9 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
         except StoreError as exc:
             out["error"] = str(exc)
             events = []
-        pauses = [e for e in events if e["kind"] == "pause"]
-        out["last_pause"] = pauses[-1] if pauses else None
-        out["ongoing_rogues"] = [e for e in events if e["kind"] == "rogue" and e["ongoing"]]
+        pauses = [e for e in events if e.kind == "pause"]
+        out["last_pause"] = pauses[-1].to_json() if pauses else None
+        out["ongoing_rogues"] = [e.to_json() for e in events if e.kind == "rogue" and e.ongoing]
         if note is None:
             out["ongoing_rogues"] = []  # nobody is watching them any more
     if note is not None and latest is not None and now - latest.time <= FRESH_S:
@@ -111,12 +114,15 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
         health = s["health"] or "ok"
         if s["write_condition"]:
             health = f"degraded: {s['write_condition']} ({s['write_advice']})"
+        elif health == "unknown":
+            health = "state unknown (its lock note could not be written: is the disk full?)"
         elif health == "stale":
             last = s["history"]["last"] if s["history"] else None
             health = "stale: no tick recorded " + (
                 f"for {human_duration(now - last)}" if last else "yet"
             )
-        parts.append(f"daemon running (pid {d.get('pid')}{up}): {health}")
+        pid = d.get("pid") or "unknown"  # its note could not be written (a full disk)
+        parts.append(f"daemon running (pid {pid}{up}): {health}")
     elif s["history"]:
         ago = human_duration(now - s["history"]["last"])
         parts.append(f"no daemon running (history in {s['db']} ends {ago} ago)")
@@ -129,14 +135,15 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
     top = s["top"]
     if top:
         parts.append(
-            f"top suspect ({top['source']}): {top['name']} (pid {top['pid']}) "
+            f"top suspect ({top['source']}): {for_terminal(top['name'])} (pid {top['pid']}) "
             f"score {top['score']:.0f} {top['dominant'] or ''}".rstrip()
         )
     else:
         parts.append("top suspect: none known")
     for rogue in s["ongoing_rogues"][:2]:
         who = rogue["suspects"][0] if rogue["suspects"] else {"name": "?", "pid": "?"}
-        parts.append(f"rogue now: {who['name']} (pid {who['pid']}) for {rogue['duration_s']}s")
+        name = for_terminal(str(who["name"]))
+        parts.append(f"rogue now: {name} (pid {who['pid']}) for {rogue['duration_s']}s")
     pause = s["last_pause"]
     if pause:
         ago = human_duration(now - pause["end"])

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from lagwatch.cli import CliError
+from lagwatch.cli.errors import CliError
 from lagwatch.units import parse_time
+
+if TYPE_CHECKING:
+    from lagwatch.store import History
 
 db_option = click.option(
     "--db",
@@ -24,11 +30,15 @@ def db_path(db: Path | None) -> Path:
     return (db or default_db_path()).expanduser().absolute()
 
 
-def open_history(db: Path | None):
+@contextmanager
+def open_history(db: Path | None) -> Iterator[History]:
+    """The history, open for the ``with`` block; a database that cannot be opened or read
+    (there or half-way through) is one line and exit status 1."""
     from lagwatch.store import History, StoreError
 
     try:
-        return History(db_path(db))
+        with History(db_path(db)) as history:
+            yield history
     except StoreError as exc:
         raise CliError(str(exc), exit_code=1) from None
 

@@ -7,37 +7,13 @@ import sys
 
 import click
 
-from lagwatch import sampler as sampler_mod
-from lagwatch.cli import CliError
-from lagwatch.cli.options import interval_option, limit_option, source_option
+from lagwatch.cli.errors import CliError
+from lagwatch.cli.options import interval_option, limit_option, open_sampler, source_option
 from lagwatch.model import Ranking
-from lagwatch.sampler import SORT_KEYS, Sampler
+from lagwatch.ranking import SORT_KEYS
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError
-
-
-def parse_source_list(value: str | None) -> list[str] | None:
-    if not value:
-        return None
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    for name in names:
-        try:
-            registry.by_name(name)
-        except SourceError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--source'") from None
-    return names
-
-
-def open_sampler(source: str | None) -> Sampler:
-    """The CLI's way to get a Sampler from a --source value: bad names are usage errors."""
-    try:
-        sampler, problems = sampler_mod.open_sampler(parse_source_list(source))
-    except SourceError as exc:
-        raise CliError(str(exc), exit_code=1) from None
-    for problem in problems:
-        if source:  # forced sources that failed are worth saying; auto-selection is quiet
-            click.echo(f"lagwatch: source {problem}", err=True)
-    return sampler
+from lagwatch.ticker import Ticker
 
 
 def emit_json(ranking: Ranking, limit: int | None) -> None:
@@ -76,7 +52,7 @@ def command(
         sampler.close()
 
 
-def _live(sampler: Sampler, interval: float, count: int | None, limit: int, sort: str) -> None:
+def _live(sampler: Ticker, interval: float, count: int | None, limit: int, sort: str) -> None:
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from lagwatch.cli import CliError
-from lagwatch.cli.options import interval_option, source_option
+from lagwatch.cli.errors import CliError
+from lagwatch.cli.options import interval_option, open_sampler, source_option
 
 
 def choose_db(db: Path | None, standalone: bool) -> Path | None:
@@ -49,7 +49,6 @@ def open_feed(db: Path | None, interval: float | None, source: str | None):
             return HistoryFeed(db, interval_s=interval)
         except StoreError as exc:
             raise CliError(str(exc), exit_code=1) from None
-    from lagwatch.cli.top_cmd import open_sampler
 
     return SamplerFeed(lambda: open_sampler(source), interval_s=interval or 1.0)
 

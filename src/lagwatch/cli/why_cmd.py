@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from lagwatch.cli import CliError
+from lagwatch.cli.errors import CliError
 from lagwatch.cli.store_args import db_option, open_history
 from lagwatch.render.story import build_story, render_story
+from lagwatch.sanitize import tree_for_terminal
 
 
 @click.command("why")
@@ -27,6 +28,6 @@ def command(event_id: int | None, db: Path | None, as_json: bool) -> None:
             raise CliError(f"no event #{event_id} in {history.path} (see lagwatch events)", 1)
         story = build_story(event, history)
     if as_json:
-        click.echo(json.dumps(story, indent=2))
+        click.echo(json.dumps(story.to_json(), indent=2))
     else:
-        click.echo(render_story(story))
+        click.echo(render_story(tree_for_terminal(story)))  # names as escaped text

@@ -66,9 +66,5 @@ class SystemClock:
             return self.awake_ns()
         return time.clock_gettime_ns(self.total_id)
 
-    @property
-    def counts_sleep(self) -> bool:
-        return self.total_id is not None
-
     def wall(self) -> float:
         return time.time()

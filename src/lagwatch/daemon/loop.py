@@ -19,14 +19,15 @@ from typing import Any
 
 from lagwatch.daemon.clocks import Clock, SystemClock
 from lagwatch.daemon.pause import PauseTracker
+from lagwatch.daemon.pressure import PressureConfig, PressureTracker
 from lagwatch.daemon.ring import RingBuffer
 from lagwatch.daemon.rogue import RogueConfig, RogueTracker
+from lagwatch.events import Event
 from lagwatch.live import LiveState
 from lagwatch.model import Ranking
-from lagwatch.sampler import Sampler
 from lagwatch.sources.base import SourceError
-from lagwatch.store.events import Event, describe
 from lagwatch.store.writer import Recorder
+from lagwatch.ticker import Ticker
 
 log = logging.getLogger("lagwatch.daemon")
 
@@ -41,12 +42,13 @@ class DaemonConfig:
     after_ticks: int = 3  # ...and over this many ticks after it
     source_retry_s: float = 30.0
     rogue: RogueConfig = field(default_factory=RogueConfig)
+    pressure: PressureConfig = field(default_factory=PressureConfig)
 
 
 class Daemon:
     def __init__(
         self,
-        make_sampler: Callable[[], Sampler],
+        make_sampler: Callable[[], Ticker],
         recorder: Recorder,
         state: LiveState | None = None,
         config: DaemonConfig = DaemonConfig(),
@@ -64,9 +66,9 @@ class Daemon:
             self.ring, config.pause_threshold_s, config.before_s, config.after_ticks
         )
         self.rogues = RogueTracker(config.rogue)
-        self.sampler: Sampler | None = None
+        self.pressures = PressureTracker(config.pressure)
+        self.sampler: Ticker | None = None
         self._stop = threading.Event()
-        self._live_events: dict[int, dict[str, Any]] = {}  # id(event) -> dict in LiveState
         self._logged: set[str] = set()
         self._work_s: deque[float] = deque(maxlen=30)
         self._sampler_retry_at = 0.0
@@ -153,12 +155,16 @@ class Daemon:
 
     def _handle(self, ranking: Ranking, sweep_s: float) -> None:
         entry = self.ring.add(ranking)
-        changed = self.pauses.after_tick(entry) + self.rogues.update(ranking)
+        changed = (
+            self.pauses.after_tick(entry)
+            + self.rogues.update(ranking)
+            + self.pressures.update(ranking)
+        )
         for event in changed:
             self._event_changed(event)
         self.recorder.record(ranking, sweep_s)
         for event in changed:  # ids exist once written
-            self._sync_live(event)
+            self._publish(event)
         self.state.publish(ranking, sweep_s)
         self._report_health()
 
@@ -168,28 +174,21 @@ class Daemon:
             return
         self._event_changed(event)
         self.recorder.flush()  # a pause is precious: on disk now, not with the next tick
-        self._sync_live(event)
+        self._publish(event)
 
     def _event_changed(self, event: Event) -> None:
-        if id(event) not in self._live_events:
-            data = event.to_json()
-            self._live_events[id(event)] = data
-            self.state.add_event(data)
-            log.warning("event: %s", describe(data))
-        elif event.end is not None and event.kind == "rogue":
-            log.warning("event ended: %s", describe(event.to_json()))
+        """A new version of an event: shown at once, logged when new or ended, queued."""
+        if self.state.add_event(event):
+            log.warning("event: %s", event.describe())
+        elif event.end is not None and event.kind in ("rogue", "pressure"):
+            log.warning("event ended: %s", event.describe())
         self.recorder.save_event(event, flush=False)
 
-    def _sync_live(self, event: Event) -> None:
-        data = self._live_events.get(id(event))
-        if data is not None:
-            fresh = event.to_json()
-            self.state.replace_event(data, fresh)
-            self._live_events[id(event)] = fresh
-        if event.end is not None and all(e is not event for e in self.pauses.pending):
-            self._live_events.pop(id(event), None)
+    def _publish(self, event: Event) -> None:
+        """Show the event again with its database id, once a version of it is written."""
+        self.state.add_event(self.recorder.with_id(event))
 
-    def _sampler(self) -> Sampler | None:
+    def _sampler(self) -> Ticker | None:
         if self.sampler is None:
             if self._awake() < self._sampler_retry_at:
                 return None
@@ -237,9 +236,9 @@ class Daemon:
                 self.on_health(health)
 
     def _shutdown(self) -> None:
-        for event in self.rogues.close_all():
+        for event in self.rogues.close_all() + self.pressures.close_all():
             self._event_changed(event)
-            self._sync_live(event)
+            self._publish(event)
         for event in self.pauses.pending:
             self.recorder.save_event(event, flush=False)
         try:

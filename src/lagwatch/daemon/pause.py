@@ -11,26 +11,12 @@ with the first ticks after it (the first of which spans the pause itself).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lagwatch.daemon.ring import RingBuffer, RingEntry
+from lagwatch.events import Event, Suspect, TimelineItem, suspect, timeline_item
 from lagwatch.model import Identity, ProcessRow
-from lagwatch.store.events import Event, suspect_json
-
-# Metrics shown in a timeline (besides pid, name, score, dominant).
-TIMELINE_KEYS: tuple[str, ...] = (
-    "cpu_percent",
-    "memory_bytes",
-    "disk_read_bytes_per_s",
-    "disk_write_bytes_per_s",
-    "pageins_per_s",
-    "wakeups_per_s",
-    "gpu_percent",
-    "net_bytes_per_s",
-    "energy_impact",
-    "power_watts",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +50,7 @@ def _mean(total: float, n: int) -> float | None:
 
 def rank_suspects(
     before: list[RingEntry], after: list[RingEntry], limit: int = 5, min_score: float = 1.0
-) -> list[dict[str, Any]]:
+) -> list[Suspect]:
     """The processes most likely behind a pause: mean score over the ticks before it and over
     the ticks after it (a process absent from a tick counts as 0 there), the higher of the two."""
     stats: dict[Identity, dict[str, Any]] = {}
@@ -83,8 +69,8 @@ def rank_suspects(
         score = max(v for v in (mb, ma, 0.0) if v is not None)
         if score < min_score:
             continue
-        row: ProcessRow = s["row"]
-        item = suspect_json(row.pid, row.name, score, row.dominant)
+        peak_row: ProcessRow = s["row"]
+        item = suspect(peak_row.pid, peak_row.name, score, peak_row.dominant)
         item["score_before"] = None if mb is None else round(mb, 1)
         item["score_after"] = None if ma is None else round(ma, 1)
         out.append(item)
@@ -92,22 +78,15 @@ def rank_suspects(
     return out[:limit]
 
 
-def timeline(
-    entries: list[tuple[str, RingEntry]], suspects: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def timeline(entries: list[tuple[str, RingEntry]], suspects: list[Suspect]) -> list[TimelineItem]:
     """The suspects' rows tick by tick, each tagged with its phase."""
     pids = {s["pid"] for s in suspects}
-    out = []
-    for phase, entry in entries:
-        for row in entry.rows:
-            if row.pid in pids:
-                item = {"time": round(entry.time, 3), "interval_s": round(entry.interval_s, 3),
-                        "phase": phase, "pid": row.pid, "name": row.name, "score": row.score,
-                        "dominant": row.dominant}  # fmt: skip
-                for key in TIMELINE_KEYS:
-                    item[key] = getattr(row, key)
-                out.append(item)
-    return out
+    return [
+        timeline_item(entry.time, entry.interval_s, phase, row)
+        for phase, entry in entries
+        for row in entry.rows
+        if row.pid in pids
+    ]
 
 
 @dataclass(slots=True)
@@ -160,27 +139,30 @@ class PauseTracker:
             },
         )
         self._open.append(_Open(event, before))
-        self._complete(self._open[-1])
-        return event
+        return self._complete(self._open[-1])
 
     def after_tick(self, entry: RingEntry) -> list[Event]:
-        """Feed a tick that came after open pauses; returns the events that changed."""
+        """Feed a tick that came after open pauses; returns their new versions."""
         changed = []
         for item in list(self._open):
             item.after.append(entry)
-            self._complete(item)
-            changed.append(item.event)
+            changed.append(self._complete(item))
             if len(item.after) >= self.after_ticks:
                 self._open.remove(item)
         return changed
 
-    def _complete(self, item: _Open) -> None:
-        ev = item.event
-        ev.suspects = rank_suspects(item.before, item.after)
+    def _complete(self, item: _Open) -> Event:
+        """Rank the suspects again with what is known now: the event's next version."""
+        suspects = rank_suspects(item.before, item.after)
         phases = [("before", e) for e in item.before]
         phases += [("during" if n == 0 else "after", e) for n, e in enumerate(item.after)]
-        ev.timeline = timeline(phases, ev.suspects)
-        ev.details["ticks_after"] = len(item.after)
+        item.event = replace(
+            item.event,
+            suspects=suspects,
+            timeline=timeline(phases, suspects),
+            details={**item.event.details, "ticks_after": len(item.after)},
+        )
+        return item.event
 
     @property
     def pending(self) -> list[Event]:

@@ -9,11 +9,10 @@ the score has stayed below ``exit`` for ``cooldown_s`` (the end is the last tick
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+from lagwatch.events import Event, EventDetails, suspect
 from lagwatch.model import Identity, ProcessRow, Ranking
-from lagwatch.store.events import Event, suspect_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,8 @@ class RogueTracker:
         return [t.event for t in self._tracks.values() if t.event is not None]
 
     def update(self, ranking: Ranking) -> list[Event]:
-        """Feed one tick; returns events opened, progressed (periodically) or closed."""
+        """Feed one tick; returns the new versions of events opened, progressed (periodically)
+        or closed."""
         cfg = self.config
         t = ranking.time
         changed: list[Event] = []
@@ -74,49 +74,47 @@ class RogueTracker:
             if gone or cold_for >= cfg.cooldown_s:
                 del self._tracks[ident]
                 if track.event is not None:
-                    self._close(track, "exited" if gone else "calmed")
-                    changed.append(track.event)
+                    changed.append(self._refresh(track, ended="exited" if gone else "calmed"))
                 continue
             if track.event is None:
                 if track.last_warm - track.start >= cfg.sustain_s:
                     track.event = Event("rogue", track.start, None, None)
-                    self._refresh(track)
                     track.last_saved = t
-                    changed.append(track.event)
+                    changed.append(self._refresh(track))
             else:
-                self._refresh(track)
+                event = self._refresh(track)
                 if t - track.last_saved >= cfg.save_every_s:
                     track.last_saved = t
-                    changed.append(track.event)
+                    changed.append(event)
         return changed
 
     def close_all(self, reason: str = "daemon stopped") -> list[Event]:
         """End every ongoing episode at its last stressed tick (the daemon is stopping)."""
-        closed = []
-        for track in self._tracks.values():
-            if track.event is not None:
-                self._close(track, reason)
-                closed.append(track.event)
+        closed = [
+            self._refresh(track, ended=reason)
+            for track in self._tracks.values()
+            if track.event is not None
+        ]
         self._tracks.clear()
         return closed
 
-    def _refresh(self, track: _Track) -> None:
-        ev = track.event
-        assert ev is not None
-        ev.duration_s = round(track.last_warm - track.start, 3)
-        ev.suspects = [
-            suspect_json(track.pid, track.name, track.peak_score, track.peak_row.dominant)
-        ]
-        ev.details = self._details(track)
+    def _refresh(self, track: _Track, ended: str | None = None) -> Event:
+        """The episode's next version, from what the track knows now; ``ended`` (why) closes
+        it at its last stressed tick."""
+        assert track.event is not None
+        details = self._details(track)
+        if ended is not None:
+            details["ended"] = ended
+        track.event = replace(
+            track.event,
+            end=None if ended is None else track.last_warm,
+            duration_s=round(track.last_warm - track.start, 3),
+            suspects=[suspect(track.pid, track.name, track.peak_score, track.peak_row.dominant)],
+            details=details,
+        )
+        return track.event
 
-    def _close(self, track: _Track, reason: str) -> None:
-        self._refresh(track)
-        ev = track.event
-        assert ev is not None
-        ev.end = track.last_warm
-        ev.details["ended"] = reason
-
-    def _details(self, track: _Track) -> dict[str, Any]:
+    def _details(self, track: _Track) -> EventDetails:
         return {
             "pid": track.pid,
             "name": track.name,

@@ -2,7 +2,7 @@
 
 - ``models``: the formulas (Linux model, pmenergy weights, Apple Silicon scale, RAPL split).
 - ``pmenergy``: reading /usr/share/pmenergy plists; ``darwin``: the thin macOS layer.
-- ``attribution``: what the sampler calls once per ranking (``attribute``).
+- ``attribution``: what compute_ranking calls once per ranking (``attribute``).
 - ``integrate``: joules / energy-impact-seconds per process or app over a period.
 
 Energy Impact follows Activity Monitor's scale: 100 ~ one core busy at normal priority.

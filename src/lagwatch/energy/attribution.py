@@ -1,6 +1,6 @@
 """Per-process power and Energy Impact for one ranking, and how they were obtained.
 
-``attribute`` is what the sampler calls once per ranking, after the rates are computed: it picks
+``attribute`` is what compute_ranking calls once per ranking, after the rates are computed: it picks
 the best method this snapshot allows, fills ``power_watts`` and ``energy_impact`` on every row,
 and returns the ranking's ``energy_source`` (see ``ENERGY_SOURCES`` and docs/metrics.md).
 """

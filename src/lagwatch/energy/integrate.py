@@ -15,7 +15,7 @@ kept, so a consumer can re-add them and get the totals exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -230,17 +230,3 @@ class EnergyIntegrator:
         if self.keep_intervals:
             out["intervals"] = self.intervals
         return out
-
-
-def integrate(
-    rankings: Iterable[Ranking],
-    by: By = "process",
-    since: float | None = None,
-    until: float | None = None,
-    keep_intervals: bool = False,
-) -> EnergyIntegrator:
-    """Add up ``rankings`` (in time order) over [since, until]."""
-    integrator = EnergyIntegrator(by, since, until, keep_intervals)
-    for ranking in rankings:
-        integrator.add(ranking)
-    return integrator

@@ -12,9 +12,10 @@ import os
 import plistlib
 from typing import Any
 
+from lagwatch import platform_seam
 from lagwatch.energy.models import BUILTIN_WEIGHTS, COEFFICIENT_KEYS, PmenergyWeights
 
-PMENERGY_DIR = "/usr/share/pmenergy"
+PMENERGY_DIR = platform_seam.PMENERGY_DIR
 _MAX_PLIST_BYTES = 1 << 20  # the real files are ~1 KB; anything huge is not one of them
 
 
@@ -97,6 +98,6 @@ def machine_weights() -> tuple[PmenergyWeights, list[str]]:
         return _machine, []
     from lagwatch.energy import darwin
 
-    weights, warnings = load_weights(darwin.board_id(), PMENERGY_DIR)
+    weights, warnings = load_weights(darwin.board_id(), platform_seam.pmenergy_dir())
     _machine = weights
     return weights, warnings

@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
+from lagwatch.events import Event, EventLog
 from lagwatch.exporter.series import ExportView
 from lagwatch.exporter.server import HttpError, Response, Route
 from lagwatch.live import LiveState
@@ -33,9 +34,16 @@ CACHE_MAX_AGE_S = 1.0
 INDEX = b"""lagwatch exporter
   /metrics      Prometheus metrics (text or OpenMetrics format)
   /api/now      the latest ranking, as `lagwatch top --json` prints it (?limit=K)
-  /api/events   pauses and rogue episodes, one JSON object per line, as `lagwatch events --json`
+  /api/events   pauses, rogue episodes and pressure events, one JSON object per line,
+                as `lagwatch events --json`
                 (?since=TIME: unix time, ISO time or a duration ago like 1h)
 """
+
+
+class Headers(Protocol):
+    """The request headers a page reads (an email.message.Message from http.server)."""
+
+    def get(self, name: str, default: str | None = None, /) -> str | None: ...
 
 
 def clean_json(value: Any) -> Any:
@@ -56,15 +64,9 @@ def dumps(value: Any) -> str:
         return json.dumps(clean_json(value), separators=(",", ":"))
 
 
-def render_lines(events: list[dict[str, Any]]) -> bytes:
-    """JSON Lines. The daemon updates an ongoing event's dict in place from its own thread;
-    if one changes while being encoded, encode it again."""
-    for _ in range(5):
-        try:
-            return "".join(dumps(e) + "\n" for e in events).encode()
-        except RuntimeError:  # "dictionary changed size during iteration"
-            continue
-    raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "events are changing too fast; retry")
+def render_lines(events: list[Event]) -> bytes:
+    """JSON Lines, one `events --json` object each."""
+    return "".join(dumps(e.to_json()) + "\n" for e in events).encode()
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:
@@ -85,56 +87,31 @@ def _positive_int(query: dict[str, list[str]], name: str) -> int | None:
     return value
 
 
-def event_json(event: Any) -> dict[str, Any]:
-    """An event as `lagwatch events --json` prints it, from a dict or a store object."""
-    if isinstance(event, dict):
-        return event
-    to_json = getattr(event, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    raise TypeError(f"cannot turn {type(event).__name__} into an event object")
-
-
-def _event_end(event: dict[str, Any]) -> float | None:
-    for key in ("end", "start"):
-        value = event.get(key)
-        if isinstance(value, int | float):
-            return float(value)
-    return None
-
-
 def load_events(
-    state: LiveState,
+    live: EventLog,
     db_path: Path | None,
     since: float | None,
     warned: set[str] | None = None,
-) -> list[dict]:
+) -> list[Event]:
     """Events from the database when it exists (the whole history), else the daemon's recent
     ones. Oldest first. ``since`` keeps events still going on or ended after that time.
     A database error is logged once per distinct message (``warned`` remembers them)."""
     if db_path is not None and db_path.exists():
         try:
-            from lagwatch.store import History
-
-            history = History(db_path)
-            try:
-                return [event_json(e) for e in history.events(since)]
-            finally:
-                close = getattr(history, "close", None)
-                if callable(close):
-                    close()
+            from lagwatch.store import History, StoreError
         except ImportError:
-            pass  # no store in this build: the live list is all there is
-        except Exception as exc:
-            if warned is None or str(exc) not in warned:
-                log.warning("exporter: reading events from %s failed (%s); serving recent ones",
-                            db_path, exc)  # fmt: skip
-                if warned is not None and len(warned) < 100:
-                    warned.add(str(exc))
-    events = state.snapshot()["recent_events"]
-    if since is None:
-        return list(events)
-    return [e for e in events if (end := _event_end(e)) is None or end >= since]
+            pass  # no store in this build (no sqlite3): the live list is all there is
+        else:
+            try:
+                with History(db_path) as history:
+                    return history.events(since)
+            except StoreError as exc:
+                if warned is None or str(exc) not in warned:
+                    log.warning("exporter: reading events from %s failed (%s); serving recent "
+                                "ones", db_path, exc)  # fmt: skip
+                    if warned is not None and len(warned) < 100:
+                        warned.add(str(exc))
+    return live.events(since)
 
 
 class Pages:
@@ -170,6 +147,7 @@ class Pages:
             self._state.ticks,
             self._state.pause_events_total,
             self._state.rogue_events_total,
+            self._state.pressure_events_total,
             *key,
         )
         with self._lock:
@@ -178,14 +156,14 @@ class Pages:
             if hit is not None and now - hit[0] < CACHE_MAX_AGE_S:
                 return hit[1]
             body = render()
-            self._cache = {k: v for k, v in self._cache.items() if k[:4] == full_key[:4]}
+            self._cache = {k: v for k, v in self._cache.items() if k[:5] == full_key[:5]}
             self._cache[full_key] = (now, body)
             return body
 
-    def index(self, query: dict[str, list[str]], headers: Any) -> Response:
+    def index(self, query: dict[str, list[str]], headers: Headers) -> Response:
         return Response(INDEX, "text/plain; charset=utf-8")
 
-    def metrics(self, query: dict[str, list[str]], headers: Any) -> Response:
+    def metrics(self, query: dict[str, list[str]], headers: Headers) -> Response:
         encoder, content_type = choose_encoder(headers.get("Accept", "") or "")
         body = self._cached(("metrics", content_type), lambda: encoder(self._registry))
         if "gzip" in (headers.get("Accept-Encoding", "") or "").lower():
@@ -193,7 +171,7 @@ class Pages:
             return Response(zipped, content_type, (("Content-Encoding", "gzip"),))
         return Response(body, content_type)
 
-    def now(self, query: dict[str, list[str]], headers: Any) -> Response:
+    def now(self, query: dict[str, list[str]], headers: Headers) -> Response:
         limit = _positive_int(query, "limit")
         ranking = self._view().ranking or self._state.latest
         if ranking is None:
@@ -201,7 +179,7 @@ class Pages:
         body = self._cached(("now", limit), lambda: (dumps(ranking.to_json(limit)) + "\n").encode())
         return Response(body, JSON_TYPE)
 
-    def events(self, query: dict[str, list[str]], headers: Any) -> Response:
+    def events(self, query: dict[str, list[str]], headers: Headers) -> Response:
         since_text = _one(query, "since")
         since: float | None = None
         if since_text is not None:

@@ -19,7 +19,8 @@ from prometheus_client.metrics_core import (
 )
 
 from lagwatch import __version__
-from lagwatch.exporter.series import COUNTERS, ExportView
+from lagwatch.exporter.pressure import pressure_families
+from lagwatch.exporter.series import COUNTERS, GAUGES, ExportView
 from lagwatch.live import LiveState
 
 PROCESS_LABELS = ("pid", "name")
@@ -74,6 +75,7 @@ class LagwatchCollector:
         yield from process_families(view)
         yield from system_families(view)
         yield from self_families(view, live)
+        yield from pressure_families(view.ranking, live["pressure_events_total"])
 
     def describe(self) -> list[Metric]:
         # Returning nothing keeps registration from calling collect() (which needs data).
@@ -86,19 +88,12 @@ def process_families(view: ExportView) -> Iterator[Metric]:
         "Stress score 0-100 of a process, labelled with the resource it is blamed on",
         labels=(*PROCESS_LABELS, "dominant"),
     )
-    memory = GaugeMetricFamily(
-        "lagwatch_process_memory_bytes",
-        "Memory footprint of a process (private memory; phys_footprint on macOS)",
-        labels=PROCESS_LABELS,
-    )
-    threads = GaugeMetricFamily(
-        "lagwatch_process_threads", "Threads of a process", labels=PROCESS_LABELS
-    )
-    impact = GaugeMetricFamily(
-        "lagwatch_process_energy_impact",
-        "Energy Impact of a process over the last interval (100 ~ one busy core)",
-        labels=PROCESS_LABELS,
-    )
+    gauges = {
+        spec.name: GaugeMetricFamily(
+            f"lagwatch_process_{spec.name}", spec.help, labels=PROCESS_LABELS
+        )
+        for spec in GAUGES
+    }
     in_top = GaugeMetricFamily(
         "lagwatch_process_in_top",
         "1 while the process is in the top K by score, 0 while its series linger",
@@ -114,18 +109,12 @@ def process_families(view: ExportView) -> Iterator[Metric]:
         labels = [str(proc.pid), proc.name]
         score.add_metric([*labels, proc.dominant or "none"], proc.score)
         in_top.add_metric(labels, 1.0 if proc.in_top else 0.0)
-        if proc.memory_bytes is not None:
-            memory.add_metric(labels, float(proc.memory_bytes))
-        if proc.threads is not None:
-            threads.add_metric(labels, float(proc.threads))
-        if proc.energy_impact is not None:
-            impact.add_metric(labels, proc.energy_impact)
+        for name, value in proc.gauges.items():
+            gauges[name].add_metric(labels, value)
         for name, total in proc.totals.items():
             counters[name].add_metric(labels, total)
     yield score
-    yield memory
-    yield threads
-    yield impact
+    yield from gauges.values()
     yield in_top
     yield from counters.values()
 

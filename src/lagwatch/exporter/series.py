@@ -16,36 +16,40 @@ Pure and single-writer: ``update`` runs on the sampling thread and returns an im
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from lagwatch.catalogue import METRICS, MetricSpec
 from lagwatch.model import Identity, ProcessRow, Ranking
+from lagwatch.ranking import order_key
 
 DEFAULT_TOP_K = 20
 
 
 @dataclass(frozen=True, slots=True)
-class CounterSpec:
-    """A per-process counter: ``lagwatch_process_<name>_total`` grows by ``rate_key`` x
+class SeriesSpec:
+    """A per-process series, from the catalogue: a gauge ``lagwatch_process_<name>`` is
+    ``key`` x ``factor`` now; a counter ``lagwatch_process_<name>_total`` grows by ``key`` x
     ``factor`` x interval each tick."""
 
     name: str
-    rate_key: str
+    key: str
     factor: float
     help: str
 
 
-COUNTERS: tuple[CounterSpec, ...] = (
-    CounterSpec("cpu_seconds", "cpu_percent", 0.01, "CPU time used, in seconds (all cores)"),
-    CounterSpec("disk_read_bytes", "disk_read_bytes_per_s", 1.0, "Bytes read from storage"),
-    CounterSpec("disk_written_bytes", "disk_write_bytes_per_s", 1.0, "Bytes written to storage"),
-    CounterSpec("pageins", "pageins_per_s", 1.0, "Pages read in from disk (major faults)"),
-    CounterSpec("wakeups", "wakeups_per_s", 1.0, "Wakeups (idle wakeups on macOS)"),
-    CounterSpec("context_switches", "ctx_switches_per_s", 1.0, "Context switches"),
-    CounterSpec("gpu_seconds", "gpu_percent", 0.01, "GPU busy time, in seconds"),
-    CounterSpec("network_bytes", "net_bytes_per_s", 1.0, "Network bytes sent and received"),
-    CounterSpec("energy_joules", "power_watts", 1.0, "Energy used, in joules (where measured)"),
-)
+def series_specs(rates: bool, metrics: Iterable[MetricSpec] = METRICS) -> tuple[SeriesSpec, ...]:
+    """The exported metrics: the rates (as counters) or the others (as gauges)."""
+    return tuple(
+        SeriesSpec(m.prom_name, m.key, m.prom_factor, m.prom_help)
+        for m in metrics
+        if m.prom_name is not None and m.rate == rates
+    )
+
+
+COUNTERS: tuple[SeriesSpec, ...] = series_specs(rates=True)
+GAUGES: tuple[SeriesSpec, ...] = series_specs(rates=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +61,9 @@ class ProcessSeries:
     name: str
     score: float
     dominant: str | None
-    memory_bytes: int | None
-    threads: int | None
-    energy_impact: float | None
     in_top: bool
-    # Only counters that were measured at least once appear here ("where measured").
+    # Only gauges known now and counters measured at least once appear ("where measured").
+    gauges: dict[str, float]
     totals: dict[str, float]
 
 
@@ -85,11 +87,26 @@ class _Tracked:
     left_top_at: int = 0  # update count when it last left the top K (for linger eviction)
 
 
-def accumulate(totals: dict[str, float], row: ProcessRow, interval_s: float) -> None:
+def gauges(row: ProcessRow, specs: Iterable[SeriesSpec] = GAUGES) -> dict[str, float]:
+    """``row``'s known gauges in base units; unknown ones have no series."""
+    out = {}
+    for spec in specs:
+        value = getattr(row, spec.key, None)
+        if value is not None:
+            out[spec.name] = float(value) * spec.factor
+    return out
+
+
+def accumulate(
+    totals: dict[str, float],
+    row: ProcessRow,
+    interval_s: float,
+    specs: Iterable[SeriesSpec] = COUNTERS,
+) -> None:
     """Add one interval of ``row``'s measured rates to ``totals``; unknown rates add nothing
     (and create no counter)."""
-    for spec in COUNTERS:
-        rate = getattr(row, spec.rate_key, None)
+    for spec in specs:
+        rate = getattr(row, spec.key, None)
         if rate is None:
             continue
         totals[spec.name] = totals.get(spec.name, 0.0) + max(0.0, rate) * spec.factor * interval_s
@@ -98,16 +115,19 @@ def accumulate(totals: dict[str, float], row: ProcessRow, interval_s: float) -> 
 def accumulate_all(totals: dict[str, float], rows: list[ProcessRow], interval_s: float) -> None:
     """``accumulate`` summed over many rows, one counter at a time (the daemon's hot path)."""
     for spec in COUNTERS:
-        get = attrgetter(spec.rate_key)
+        get = attrgetter(spec.key)
         measured = [rate for rate in map(get, rows) if rate is not None]
         if measured:
             added = sum(rate for rate in measured if rate > 0) * spec.factor * interval_s
             totals[spec.name] = totals.get(spec.name, 0.0) + added
 
 
-def top_by_score(rows: list[ProcessRow], k: int) -> list[ProcessRow]:
-    """The ``k`` highest scores; pid breaks ties so the set is stable on an idle machine."""
-    return heapq.nsmallest(k, rows, key=lambda r: (-r.score, r.pid))
+def top_by_score(
+    rows: list[ProcessRow], k: int, memory_total_bytes: int | None = None
+) -> list[ProcessRow]:
+    """The ``k`` highest scores, ties broken as the ranking breaks them (ranking.order_key), so
+    the exported set is the top of `lagwatch top` and is stable on an idle machine."""
+    return heapq.nsmallest(k, rows, key=order_key("score", memory_total_bytes))
 
 
 class SeriesTracker:
@@ -127,8 +147,14 @@ class SeriesTracker:
     def update(self, ranking: Ranking) -> ExportView:
         self._updates += 1
         interval_s = max(0.0, ranking.interval_s)
+        order = order_key("score", ranking.system.get("memory_total_bytes"))
         alive: dict[Identity, ProcessRow] = {row.identity: row for row in ranking.processes}
-        top_ids = {row.identity for row in top_by_score(ranking.processes, self.top_k)}
+        top_ids = {
+            row.identity
+            for row in top_by_score(
+                ranking.processes, self.top_k, ranking.system.get("memory_total_bytes")
+            )
+        }
 
         # Exited processes lose their series (they cannot be in this tick's top K).
         for ident in [i for i in self._tracked if i not in alive]:
@@ -154,13 +180,11 @@ class SeriesTracker:
                 name=t.row.name,
                 score=t.row.score,
                 dominant=t.row.dominant,
-                memory_bytes=t.row.memory_bytes,
-                threads=t.row.threads,
-                energy_impact=t.row.energy_impact,
                 in_top=t.in_top,
+                gauges=gauges(t.row),
                 totals=dict(t.totals),
             )
-            for t in sorted(self._tracked.values(), key=lambda t: (-t.row.score, t.row.pid))
+            for t in sorted(self._tracked.values(), key=lambda t: order(t.row))
         )
         self.view = ExportView(
             version=self._updates,

@@ -1,14 +1,20 @@
 """A small, defensive HTTP server for /metrics and the JSON API.
 
 Why not prometheus_client's own server: it spawns a thread per connection without a cap and
-has no limit on how slowly or how much a client may send. Here:
+has no limit on how slowly or how much a client may send. Here every slow part is done by one
+event loop, never by a worker a slow client could hold:
 
-- a fixed pool of worker threads; a connection beyond the cap gets an immediate 503 from the
-  accept thread (never queued behind slow clients);
-- the request line and headers are capped in size (414 / 431) and must arrive within a deadline
-  (a client trickling bytes is dropped); responses are written with a timeout;
-- HTTP/1.0 semantics (one request per connection), so no worker waits on an idle keep-alive;
-- only GET: other known methods get 405, unknown ones 501, junk 400.
+- the loop reads each request head (request line and headers, capped at 414 / 431 sizes)
+  without blocking, and cuts a connection at its **whole-request deadline** whatever it sends
+  (and after ``read_timeout`` without a byte). Slowloris clients trickling bytes cost a file
+  descriptor and a small buffer each; at most ``max_pending`` are kept, and when full the
+  oldest is dropped, so a good client's request (sent at once) is always read;
+- a complete request goes to a fixed pool of ``max_connections`` workers that only build the
+  page in memory; when all are busy the request gets an immediate 503 (never queued);
+- the loop writes the response without blocking, within ``write_timeout`` for the whole of it
+  (a client that does not read is cut);
+- HTTP/1.0 semantics (one request per connection); only GET: other known methods get 405,
+  unknown ones 501, junk 400.
 
 The sampling thread never touches any of this: pages are built from immutable views.
 """
@@ -16,16 +22,19 @@ The sampling thread never touches any of this: pages are built from immutable vi
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import logging
+import selectors
 import socket
-import socketserver
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
+from queue import Empty, SimpleQueue
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +44,9 @@ log = logging.getLogger("lagwatch.exporter")
 
 MAX_REQUEST_LINE_BYTES = 8192
 MAX_HEADER_BYTES = 16384
+# A head longer than this is answered (414/431) without reading more.
+_MAX_HEAD_BYTES = MAX_REQUEST_LINE_BYTES + MAX_HEADER_BYTES + 2
+_SWEEP_EVERY_S = 0.05  # how often deadlines are checked: the precision of every cut
 _REJECT_503 = (
     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 29\r\n"
     b"Retry-After: 1\r\nConnection: close\r\n\r\ntoo many connections, retry\r\n"
@@ -66,30 +78,19 @@ class _TooLarge(Exception):
         self.in_request_line = in_request_line
 
 
-class _LimitedReader:
-    """Wraps a handler's rfile: caps the bytes of the request head and enforces one deadline
-    for all of it, whatever the per-read timeout."""
+class _HeadReader:
+    """The handler's rfile: the head the loop already read, with its size caps."""
 
-    def __init__(self, raw: Any, sock: socket.socket, deadline: float, read_timeout: float):
-        self._raw = raw
-        self._sock = sock
-        self._deadline = deadline
-        self._read_timeout = read_timeout
+    def __init__(self, head: bytes) -> None:
+        self._raw = io.BytesIO(head)
         self._used = 0
         self._lines = 0
-
-    def _arm(self) -> None:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("request took too long to arrive")
-        self._sock.settimeout(min(self._read_timeout, remaining))
 
     def readline(self, size: int = -1) -> bytes:
         limit = MAX_REQUEST_LINE_BYTES if self._lines == 0 else MAX_HEADER_BYTES
         remaining = limit - (0 if self._lines == 0 else self._used)
         if remaining <= 0:
             raise _TooLarge(self._lines == 0)
-        self._arm()
         cap = remaining + 1 if size is None or size < 0 else min(size, remaining + 1)
         line = self._raw.readline(cap)
         if len(line) > remaining:
@@ -100,16 +101,16 @@ class _LimitedReader:
         return line
 
     def read(self, size: int = -1) -> bytes:
-        # GET has no body; nothing here reads one. Bound it anyway.
-        self._arm()
-        return self._raw.read(min(size, MAX_HEADER_BYTES) if size >= 0 else 0)
+        return b""  # GET has no body; nothing here reads one
 
     def close(self) -> None:
         self._raw.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    """Turns one request head into response bytes; never touches the socket."""
+
+    server: Any  # _Loop (only .routes is read)
     protocol_version = "HTTP/1.0"
     server_version = f"lagwatch/{__version__}"
     sys_version = ""
@@ -117,12 +118,11 @@ class _Handler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
 
     def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.read_timeout)
-        deadline = time.monotonic() + self.server.request_deadline
-        self.rfile = _LimitedReader(  # type: ignore[assignment]
-            self.rfile, self.connection, deadline, self.server.read_timeout
-        )
+        self.rfile = _HeadReader(self.request)  # type: ignore[assignment]
+        self.wfile = io.BytesIO()  # type: ignore[assignment]
+
+    def finish(self) -> None:
+        self.response = self.wfile.getvalue()  # type: ignore[attr-defined]
 
     def handle_one_request(self) -> None:
         try:
@@ -138,8 +138,6 @@ class _Handler(BaseHTTPRequestHandler):
                 else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
             )
             self._send_error(status, "request too large")
-        except (TimeoutError, ConnectionError):
-            self.close_connection = True
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -150,7 +148,6 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self) -> None:
-        self.connection.settimeout(self.server.write_timeout)
         parts = urlsplit(self.path)
         if not parts.path.startswith("/"):
             self._send_error(HTTPStatus.BAD_REQUEST, "the path must start with /")
@@ -186,78 +183,256 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, Response(body, "text/plain; charset=utf-8", headers))
 
     def _send(self, status: HTTPStatus, response: Response) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.send_header("Connection", "close")
-            for name, value in response.headers:
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-        except (OSError, TimeoutError):
-            pass  # the client went away or would not read: nothing left to do
+        self.send_response(status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Connection", "close")
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
         self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("exporter %s: " + format, self.client_address[0], *args)
 
 
-class _Server(socketserver.TCPServer):
-    allow_reuse_address = True
-    request_queue_size = 128
+def _head_complete(buf: bytearray, searched_from: int) -> bool:
+    """Whether the head ended (a blank line) or must be answered now for its size."""
+    start = max(0, searched_from - 3)
+    if buf.find(b"\r\n\r\n", start) >= 0 or buf.find(b"\n\n", start) >= 0:
+        return True
+    if len(buf) > MAX_REQUEST_LINE_BYTES and buf.find(b"\n", 0, MAX_REQUEST_LINE_BYTES + 1) < 0:
+        return True  # the request line alone is too long: 414
+    return len(buf) >= _MAX_HEAD_BYTES  # 431
+
+
+@dataclass(slots=True, eq=False)
+class _Conn:
+    sock: socket.socket
+    address: Any
+    deadline: float  # monotonic: for the whole request (reading), then the whole response
+    last_read: float
+    state: str = "reading"  # then "serving" (a worker builds the page), then "writing"
+    head: bytearray = field(default_factory=bytearray)
+    out: memoryview = field(default_factory=lambda: memoryview(b""))
+
+
+class _Loop:
+    """Accepts, reads heads, hands complete requests to workers, writes responses."""
 
     def __init__(
         self,
-        address: tuple[str, int],
-        family: socket.AddressFamily,
+        listener: socket.socket,
         routes: dict[str, Route],
         max_connections: int,
+        max_pending: int,
         read_timeout: float,
         request_deadline: float,
         write_timeout: float,
     ) -> None:
-        self.address_family = family
         self.routes = routes
         self.read_timeout = read_timeout
         self.request_deadline = request_deadline
         self.write_timeout = write_timeout
+        self.max_pending = max_pending
+        self.rejected = 0  # complete requests turned away with 503 (every worker busy)
+        self.cut = 0  # connections closed at a deadline or dropped for newer ones
+        self._listener = listener
+        self._conns: dict[socket.socket, _Conn] = {}  # accept order: oldest first
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(listener, selectors.EVENT_READ)
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._done: SimpleQueue[tuple[_Conn, bytes | None]] = SimpleQueue()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._pool = ThreadPoolExecutor(max_connections, thread_name_prefix="lagwatch-http")
-        self.rejected = 0
-        super().__init__(address, _Handler)
+        self._stopping = False
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    # -- the loop thread -------------------------------------------------------------------
+
+    def run(self) -> None:
+        next_sweep = 0.0
+        while not self._stopping:
+            try:
+                for key, mask in self._selector.select(_SWEEP_EVERY_S):
+                    self._on_event(key, mask)
+                self._take_finished()
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + _SWEEP_EVERY_S
+            except Exception:  # the loop must outlive any one connection's surprise
+                log.exception("exporter: unexpected error in the connection loop")
+        self._close_all()
+
+    def _on_event(self, key: selectors.SelectorKey, mask: int) -> None:
+        if key.fileobj is self._listener:
+            self._accept()
+        elif key.fileobj is self._wake_r:
+            with contextlib.suppress(OSError):
+                while self._wake_r.recv(4096):
+                    pass
+        elif key.data.state == "writing":
+            self._write(key.data)
+        else:
+            self._read(key.data)
+
+    def _oldest_reading(self) -> _Conn | None:
+        return next((c for c in self._conns.values() if c.state == "reading"), None)
+
+    def _accept(self) -> None:
+        for _ in range(64):  # a burst at a time; the rest on the next turn
+            try:
+                sock, address = self._listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                oldest = self._oldest_reading()
+                if exc.errno in (errno.EMFILE, errno.ENFILE) and oldest is not None:
+                    self._drop(oldest)  # free a descriptor for the newcomer
+                    continue
+                log.debug("exporter: accept failed: %s", exc)
+                return
+            if len(self._conns) >= self.max_pending:
+                oldest = self._oldest_reading()
+                if oldest is not None:  # the longest still sending is the likeliest attacker
+                    self._drop(oldest)
+            sock.setblocking(False)
+            now = time.monotonic()
+            conn = _Conn(sock, address, now + self.request_deadline, now)
+            self._conns[sock] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(_MAX_HEAD_BYTES - len(conn.head))
+        except BlockingIOError:
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if not data:  # the client finished sending (or left): answer what came
+            if conn.head:
+                self._dispatch(conn)
+            else:
+                self._close(conn)
+            return
+        searched = len(conn.head)
+        conn.head += data
+        conn.last_read = time.monotonic()
+        if _head_complete(conn.head, searched):
+            self._dispatch(conn)
+
+    def _dispatch(self, conn: _Conn) -> None:
+        self._selector.unregister(conn.sock)
         if not self._slots.acquire(blocking=False):
             self.rejected += 1
-            self._reject(request)
+            with contextlib.suppress(OSError):
+                conn.sock.send(_REJECT_503)
+            self._close(conn)
             return
+        conn.state = "serving"
         try:
-            self._pool.submit(self._work, request, client_address)
+            self._pool.submit(self._work, conn, bytes(conn.head))
         except RuntimeError:  # the pool is shutting down
             self._slots.release()
-            self.shutdown_request(request)
+            self._close(conn)
 
-    def _work(self, request: Any, client_address: Any) -> None:
+    def _take_finished(self) -> None:
+        while True:
+            try:
+                conn, response = self._done.get_nowait()
+            except Empty:
+                return
+            if response is None or conn.sock not in self._conns:
+                self._close(conn)
+                continue
+            conn.state = "writing"
+            conn.out = memoryview(response)
+            conn.deadline = time.monotonic() + self.write_timeout
+            self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
+            self._write(conn)
+
+    def _write(self, conn: _Conn) -> None:
         try:
-            self.finish_request(request, client_address)
-        except Exception as exc:
-            log.debug("exporter: connection from %s failed: %s", client_address, exc)
-        finally:
-            self.shutdown_request(request)
-            self._slots.release()
+            sent = conn.sock.send(conn.out)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._close(conn)
+            return
+        conn.out = conn.out[sent:]
+        if not conn.out:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_WR)
+            self._close(conn)
 
-    def _reject(self, request: socket.socket) -> None:
-        # From the accept thread: never block here.
+    def _sweep(self, now: float) -> None:
+        """Cut every connection past its deadline, whatever it is sending: a request still
+        arriving, or a response the client does not read. A page being built is our time."""
+        for conn in list(self._conns.values()):
+            if conn.state == "serving":
+                continue
+            idle = conn.state == "reading" and now - conn.last_read >= self.read_timeout
+            if idle or now >= conn.deadline:
+                self._drop(conn)
+
+    def _drop(self, conn: _Conn) -> None:
+        self.cut += 1
+        self._close(conn)
+
+    def _close(self, conn: _Conn) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(conn.sock)
+        self._conns.pop(conn.sock, None)
         with contextlib.suppress(OSError):
-            request.setblocking(False)
-            request.send(_REJECT_503)
-        self.shutdown_request(request)
+            conn.sock.close()
 
-    def server_close(self) -> None:
-        super().server_close()
+    def _close_all(self) -> None:
+        self._take_finished()
+        for conn in list(self._conns.values()):
+            self._close(conn)
+        with contextlib.suppress(OSError):
+            self._selector.close()
+        for s in (self._wake_r, self._wake_w):
+            s.close()
+
+    # -- worker threads --------------------------------------------------------------------
+
+    def _work(self, conn: _Conn, head: bytes) -> None:
+        response: bytes | None = None
+        try:
+            handler = _Handler(head, conn.address, self)  # type: ignore[arg-type]
+            response = handler.response  # type: ignore[attr-defined]
+        except Exception as exc:
+            log.debug("exporter: request from %s failed: %s", conn.address, exc)
+        finally:
+            self._slots.release()
+            self._done.put((conn, response or None))
+            with contextlib.suppress(OSError):  # full means the loop is already awake
+                self._wake_w.send(b"\0")
+
+    # -- any thread ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _fd_limit() -> int:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1024
+    return 1 << 20 if soft == resource.RLIM_INFINITY else int(soft)
 
 
 class HttpServer:
@@ -272,38 +447,57 @@ class HttpServer:
         read_timeout: float = 5.0,
         request_deadline: float = 10.0,
         write_timeout: float = 10.0,
+        max_pending: int = 256,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         bind_host = host.strip("[]")
+        # Slow clients must never take the descriptors the sampler and the database need.
+        max_pending = max(8, min(max_pending, _fd_limit() // 4))
+        listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            self._server = _Server(
-                (bind_host, port),
-                family,
-                routes,
-                max_connections,
-                read_timeout,
-                request_deadline,
-                write_timeout,
-            )
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((bind_host, port))
+            listener.listen(socket.SOMAXCONN)
+            listener.setblocking(False)
         except OSError as exc:
+            listener.close()
             # strerror stays the bare reason (callers add their own context); str() names
             # the address: "[Errno 98] Address already in use: '127.0.0.1:9683'".
             raise OSError(exc.errno, exc.strerror or str(exc), f"{host}:{port}") from None
+        self._listener = listener
+        self._loop = _Loop(
+            listener,
+            routes,
+            max_connections=max_connections,
+            max_pending=max_pending,
+            read_timeout=read_timeout,
+            request_deadline=request_deadline,
+            write_timeout=write_timeout,
+        )
         self.host = host
-        self.port: int = self._server.server_address[1]
+        self.port: int = listener.getsockname()[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.25},
-            name="lagwatch-exporter",
-            daemon=True,
+            target=self._loop.run, name="lagwatch-exporter", daemon=True
         )
         self._thread.start()
 
     @property
     def rejected(self) -> int:
-        return self._server.rejected
+        """Complete requests answered 503 because every worker was busy."""
+        return self._loop.rejected
+
+    @property
+    def open_connections(self) -> int:
+        """Connections held now (being read, served or written)."""
+        return len(self._loop._conns)
+
+    @property
+    def cut(self) -> int:
+        """Connections closed at their deadline (or dropped for newer ones) unanswered."""
+        return self._loop.cut
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._loop.stop()
         self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            self._listener.close()

@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from lagwatch.daemon.pause import TIMELINE_KEYS
+from lagwatch.events import Event, TimelineItem, timeline_item
+from lagwatch.model import ProcessRow
 from lagwatch.units import human_bytes, human_duration, human_number, human_rate
 
 PHASES = ("before", "during", "after")
+
+
+class ProcessRowHistory(Protocol):
+    """Where the recorded rows of a story come from: History, or a TUI feed's memory."""
+
+    def process_rows(
+        self, pids: list[int], since: float, until: float
+    ) -> list[tuple[float, float, ProcessRow]]:
+        """(tick time, tick interval, row) of these pids in [since, until], in time order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    event: Event
+    timeline: list[TimelineItem]  # thinned
+    timeline_rows_total: int  # before thinning
+
+    def to_json(self) -> dict[str, Any]:
+        """`why --json`: the event as `events --json` prints it, then its timeline."""
+        return {
+            "event": self.event.to_json(),
+            "timeline": self.timeline,
+            "timeline_rows_total": self.timeline_rows_total,
+        }
 
 
 def phase_of(t: float, interval_s: float, start: float, end: float) -> str:
@@ -21,26 +48,22 @@ def phase_of(t: float, interval_s: float, start: float, end: float) -> str:
     return "during"
 
 
-def db_timeline(history: Any, event: dict[str, Any], before_s: float, after_s: float,
-                now: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def db_timeline(history: ProcessRowHistory, event: Event, before_s: float, after_s: float,
+                now: float | None = None) -> list[TimelineItem]:  # fmt: skip
     """The suspects' recorded rows around the event, from the database."""
-    start = event["start"]
-    end = event["end"] if event["end"] is not None else (now or time.time())
-    pids = [s["pid"] for s in event["suspects"]]
-    out = []
-    for t, interval_s, row in history.process_rows(pids, start - before_s, end + after_s):
-        item = {"time": round(t, 3), "interval_s": round(interval_s, 3),
-                "phase": phase_of(t, interval_s, start, end), "pid": row.pid, "name": row.name,
-                "score": row.score, "dominant": row.dominant}  # fmt: skip
-        for key in TIMELINE_KEYS:
-            item[key] = getattr(row, key)
-        out.append(item)
-    return out
+    # The times `events --json` shows (rounded): the phases agree with what is printed.
+    start = round(event.start, 3)
+    end = round(event.end, 3) if event.end is not None else (now or time.time())
+    pids = [s["pid"] for s in event.suspects]
+    return [
+        timeline_item(t, interval_s, phase_of(t, interval_s, start, end), row)
+        for t, interval_s, row in history.process_rows(pids, start - before_s, end + after_s)
+    ]
 
 
-def thin_timeline(items: list[dict[str, Any]], per_phase: int = 12) -> list[dict[str, Any]]:
+def thin_timeline(items: list[TimelineItem], per_phase: int = 12) -> list[TimelineItem]:
     """At most ``per_phase`` rows per process and phase, evenly spread, always with the peak."""
-    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[int, str], list[TimelineItem]] = {}
     for item in items:
         groups.setdefault((item["pid"], item["phase"]), []).append(item)
     keep: set[int] = set()
@@ -55,19 +78,16 @@ def thin_timeline(items: list[dict[str, Any]], per_phase: int = 12) -> list[dict
 
 
 def build_story(
-    event: dict[str, Any], history: Any | None = None, before_s: float = 10.0,
+    event: Event, history: ProcessRowHistory | None = None, before_s: float = 10.0,
     after_s: float = 10.0, per_phase: int = 12,
-) -> dict[str, Any]:  # fmt: skip
+) -> Story:  # fmt: skip
     """Event + timeline. A pause carries its own timeline (from the daemon's ring buffer, which
     holds more than what was recorded); other events are read back from history."""
-    items = list(event.get("timeline") or [])
-    if not items and history is not None and event["suspects"]:
+    items = list(event.timeline)
+    if not items and history is not None and event.suspects:
         items = db_timeline(history, event, before_s, after_s)
     items.sort(key=lambda i: (i["time"], -i["score"], i["pid"]))
-    total = len(items)
-    items = thin_timeline(items, per_phase)
-    head = {k: v for k, v in event.items() if k != "timeline"}
-    return {"event": head, "timeline": items, "timeline_rows_total": total}
+    return Story(event, thin_timeline(items, per_phase), len(items))
 
 
 def _clock(t: float, ref: float) -> str:
@@ -76,7 +96,7 @@ def _clock(t: float, ref: float) -> str:
     return dt.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
 
 
-def _cells(item: dict[str, Any]) -> list[str]:
+def _cells(item: TimelineItem) -> list[str]:
     return [
         f"{item['score']:.0f}",
         item.get("dominant") or "-",
@@ -93,37 +113,68 @@ _HEAD = ["SCORE", "BLAME", "CPU%", "MEM", "DISK R", "DISK W", "PGIN/s", "WAKE/s"
 _WIDTHS = [5, 8, 6, 10, 12, 12, 7, 7]
 
 
-def render_story(story: dict[str, Any], now: float | None = None) -> str:
+def _pressure_line(ev: Event) -> str:
+    """How stalled the resource was, and the cgroups that felt it most."""
+    d = ev.details
+    mean, peak = d.get("pressure_percent"), d.get("peak_percent")
+    if isinstance(mean, int | float):
+        text = f"Some task was stalled {mean:.0f}% of the time on average"
+        if isinstance(peak, int | float):
+            text += f", {peak:.0f}% at worst"
+        text += f" (threshold {d.get('enter_percent', '?')}%)."
+    else:
+        text = f"The system reported {d.get('level', '?')} memory pressure."
+    groups = d.get("cgroups")
+    if isinstance(groups, dict) and groups:
+        text += (
+            " Most stalled cgroups: "
+            + ", ".join(f"{name} {p:.0f}%" for name, p in list(groups.items())[:3])
+            + "."
+        )
+    return text
+
+
+def render_story(story: Story, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    ev = story["event"]
-    start, end = ev["start"], ev["end"]
-    dur = ev.get("duration_s")
+    ev = story.event
+    # The values `why --json` shows (rounded), so the text never disagrees with it.
+    start = round(ev.start, 3)
+    end = None if ev.end is None else round(ev.end, 3)
+    dur = None if ev.duration_s is None else round(ev.duration_s, 2)
     dur_text = "?" if dur is None else human_duration(dur)
     ago = human_duration(now - (end if end is not None else now))
     when = f"{_clock(start, now)} to {_clock(end, now) if end else 'now'}"
-    details = ev.get("details") or {}
     lines: list[str] = []
-    if ev["kind"] == "pause":
-        lines.append(f"Pause #{ev['id']}: the machine froze for {dur_text}, {when} ({ago} ago).")
+    if ev.kind == "pause":
+        lines.append(f"Pause #{ev.id}: the machine froze for {dur_text}, {when} ({ago} ago).")
         lines.append(
             "The daemon woke up that much later than it asked to, and the machine was not asleep."
         )
-    else:
-        who = ev["suspects"][0] if ev["suspects"] else {"name": "?", "pid": "?"}
-        state = "is still going on" if end is None else f"ended ({details.get('ended', 'ended')})"
+    elif ev.kind == "pressure":
+        resource = ev.details.get("resource") or "?"
+        state = "is still going on" if end is None else f"ended ({ev.ended or 'ended'})"
         lines.append(
-            f"Rogue episode #{ev['id']}: {who['name']} (pid {who['pid']}) stressed the machine "
+            f"Pressure #{ev.id}: tasks waited for {resource} for {dur_text}, {when}; it {state}."
+        )
+        lines.append(_pressure_line(ev))
+    else:
+        top = ev.suspects[0] if ev.suspects else None
+        name, pid = (top["name"], top["pid"]) if top else ("?", "?")
+        state = "is still going on" if end is None else f"ended ({ev.ended or 'ended'})"
+        lines.append(
+            f"Rogue episode #{ev.id}: {name} (pid {pid}) stressed the machine "
             f"for {dur_text}, {when}; it {state}."
         )
-        if details.get("peak_score") is not None:
+        if ev.peak_score is not None:
+            peak_time = ev.peak_time if ev.peak_time is not None else start
             lines.append(
-                f"Peak score {details['peak_score']:.0f} ({details.get('dominant') or '?'}) at "
-                f"{_clock(details.get('peak_time', start), now)}."
+                f"Peak score {ev.peak_score:.0f} ({ev.peak_dominant or '?'}) at "
+                f"{_clock(peak_time, now)}."
             )
     lines.append("")
-    if ev["suspects"]:
+    if ev.suspects:
         lines.append("Suspects:")
-        for n, s in enumerate(ev["suspects"], start=1):
+        for n, s in enumerate(ev.suspects, start=1):
             extra = ""
             if s.get("score_before") is not None or s.get("score_after") is not None:
                 b, a = s.get("score_before"), s.get("score_after")
@@ -131,16 +182,20 @@ def render_story(story: dict[str, Any], now: float | None = None) -> str:
                     f" (before {'-' if b is None else f'{b:.0f}'},"
                     f" after {'-' if a is None else f'{a:.0f}'})"
                 )
+            if s.get("resource_use"):
+                extra = (
+                    " (mean " + ", ".join(f"{k} {v:g}" for k, v in s["resource_use"].items()) + ")"
+                )
             lines.append(
                 f"  {n}. {s['name']} (pid {s['pid']}): score {s['score']:.0f}, "
-                f"{s.get('dominant') or '?'}{extra}"
+                f"{s['dominant'] or '?'}{extra}"
             )
     else:
         lines.append(
             "No process stood out before or after it: the cause may be outside any one process "
             "(kernel, hypervisor, thermal throttling or hardware)."
         )
-    items = story["timeline"]
+    items = story.timeline
     if items:
         lines.append("")
         lines.append("Timeline:")
@@ -152,12 +207,12 @@ def render_story(story: dict[str, Any], now: float | None = None) -> str:
         marked_start = marked_end = False
         for item in items:
             if not marked_start and item["time"] > start:
-                lines.append(f"  {_clock(start, now):<10} ---- {ev['kind']} begins ----")
+                lines.append(f"  {_clock(start, now):<10} ---- {ev.kind} begins ----")
                 marked_start = True
             # Timelines from memory (the TUI without a daemon) may not carry interval_s.
             sample_start = item["time"] - item.get("interval_s", 0.0)
             if end is not None and not marked_end and sample_start >= end:
-                lines.append(f"  {_clock(end, now):<10} ---- {ev['kind']} ends ({dur_text}) ----")
+                lines.append(f"  {_clock(end, now):<10} ---- {ev.kind} ends ({dur_text}) ----")
                 marked_end = True
             proc = f"{item['name'][:20]} ({item['pid']})"
             cells = " ".join(f"{c:>{w}}" for c, w in zip(_cells(item), _WIDTHS, strict=True))
@@ -165,12 +220,12 @@ def render_story(story: dict[str, Any], now: float | None = None) -> str:
                 f"  {_clock(item['time'], now):<10} {item['phase']:<7} {proc:<{name_w}} {cells}"
             )
         if not marked_start:
-            lines.append(f"  {_clock(start, now):<10} ---- {ev['kind']} begins ----")
+            lines.append(f"  {_clock(start, now):<10} ---- {ev.kind} begins ----")
         if end is not None and not marked_end:
-            lines.append(f"  {_clock(end, now):<10} ---- {ev['kind']} ends ({dur_text}) ----")
-        if story.get("timeline_rows_total", 0) > len(items):
+            lines.append(f"  {_clock(end, now):<10} ---- {ev.kind} ends ({dur_text}) ----")
+        if story.timeline_rows_total > len(items):
             lines.append(
-                f"  ({len(items)} of {story['timeline_rows_total']} rows shown, evenly spread "
+                f"  ({len(items)} of {story.timeline_rows_total} rows shown, evenly spread "
                 "with each peak; `lagwatch history --pid N` has every recorded tick)"
             )
     else:

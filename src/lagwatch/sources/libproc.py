@@ -26,10 +26,11 @@ import os
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_uint32, c_uint64, c_void_p
 
+from lagwatch import platform_seam
 from lagwatch.sources import libproc_abi as abi
 
-DEFAULT_LIBRARY = "/usr/lib/libSystem.B.dylib"
-ENV_LIBRARY = "LAGWATCH_LIBSYSTEM"
+DEFAULT_LIBRARY = platform_seam.LIBSYSTEM
+ENV_LIBRARY = platform_seam.ENV_LIBSYSTEM
 
 
 class LibprocError(OSError):
@@ -49,7 +50,7 @@ class ProcessGone(LibprocError):
 
 
 def library_path() -> str:
-    return os.environ.get(ENV_LIBRARY) or DEFAULT_LIBRARY
+    return platform_seam.libsystem_path()  # DEFAULT_LIBRARY unless ENV_LIBRARY names another
 
 
 def _raise_for(err: int, what: str, pid: int | None = None) -> None:

@@ -29,14 +29,13 @@ import contextlib
 import errno
 import math
 import os
-import sys
 from dataclasses import dataclass
 
+from lagwatch import platform_seam
 from lagwatch.model import ProcessSample
 from lagwatch.sources import libproc_abi as abi
 from lagwatch.sources.base import SourceError, SourceReading
 from lagwatch.sources.libproc import (
-    ENV_LIBRARY,
     AccessDenied,
     LibProc,
     LibprocError,
@@ -121,14 +120,15 @@ _unpack_short = abi.SHORTBSDINFO_UNPACK.unpack_from
 def platforms() -> tuple[str, ...]:
     """macOS; and, for tests, any platform where LAGWATCH_LIBSYSTEM names a stand-in library
     (a fake libSystem built by the test suite)."""
-    if os.environ.get(ENV_LIBRARY) and sys.platform != "darwin":
-        return ("darwin", sys.platform)
+    here = platform_seam.sys_platform()
+    if platform_seam.libsystem_overridden() and here != "darwin":
+        return ("darwin", here)
     return ("darwin",)
 
 
 def probe(lib: LibProc | None = None) -> str | None:
     """None when libproc is usable here, else why not."""
-    if sys.platform != "darwin" and not os.environ.get(ENV_LIBRARY):
+    if not platform_seam.is_macos() and not platform_seam.libsystem_overridden():
         return "libproc exists on macOS only"
     lib = lib or LibProc()
     try:

@@ -14,43 +14,52 @@ pid: the first frame's totals plus every later delta. ``read()`` returns those t
 
 nettop's stdin is a terminal that never has input (nettop watches stdin for interactive keys;
 /dev/null would be "readable" forever) and its stdout is the same terminal, so its output is
-line-buffered instead of arriving in 4 KiB lumps. If the child dies, the next ``read()`` raises
-:class:`SourceError` with its exit status and last words; the sampler drops the source and the
-others go on.
+line-buffered instead of arriving in 4 KiB lumps (stdio block-buffers a pipe). The terminal is
+made large (lagwatch.sources.child.WINDOW_ROWS x WINDOW_COLUMNS) before nettop starts, so no row
+is cut or wrapped at a default width.
+
+If nettop dies after it produced data, it is started again with backoff
+(lagwatch.sources.child.SupervisedChild) and ``read()`` says so in its warnings; the new run's
+first frame is again cumulative, so the totals are taken from it afresh rather than added. If it
+dies before its first frame, or keeps dying without one, ``read()`` raises :class:`SourceError`
+with its exit status and last words; the sampler drops the source and the others go on.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
+from lagwatch import platform_seam
 from lagwatch.parsers.nettop import NettopFrame, NettopRow, NettopStreamParser
-from lagwatch.sources.base import SourceError, SourceReading
-from lagwatch.sources.child import StreamedChild
+from lagwatch.sources.base import SourceReading
+from lagwatch.sources.child import (
+    WINDOW_COLUMNS,
+    WINDOW_ROWS,
+    Backoff,
+    StreamedChild,
+    SupervisedChild,
+)
 
 NAME = "nettop"
-NETTOP = "/usr/bin/nettop"
+NETTOP = platform_seam.TOOLS["nettop"]
 # A pid nettop has not reported for this many frames is forgotten (bounded memory).
 FORGET_AFTER_FRAMES = 600
 
 
-def command(interval_s: float = 1.0, executable: str = NETTOP) -> list[str]:
+def command(interval_s: float = 1.0, executable: str | None = None) -> list[str]:
     seconds = max(1, round(interval_s))
+    executable = executable or platform_seam.tool_path("nettop")
     return [executable, "-P", "-L", "0", "-d", "-x", "-n", "-s", str(seconds),
             "-J", "bytes_in,bytes_out"]  # fmt: skip
 
 
 def probe() -> str | None:
-    if sys.platform != "darwin":
+    if not platform_seam.is_macos():
         return "nettop exists on macOS only"
-    if shutil.which("nettop") is None and not os.path.exists(NETTOP):
-        return "nettop not found"
-    return None
+    return platform_seam.tool_missing("nettop")
 
 
 @dataclass(slots=True)
@@ -65,12 +74,15 @@ class NettopTotals:
 
     def __init__(self) -> None:
         self.by_pid: dict[int, _Total] = {}
-        self.frame = -1
+        self.frame = -1  # frames seen, over every run of nettop
+        self._cumulative = False
 
     def start_frame(self, frame: NettopFrame) -> None:
-        self.frame = frame.index
-        if frame.index % 64 == 0:  # now and then, forget processes long gone
-            horizon = frame.index - FORGET_AFTER_FRAMES
+        self.frame += 1
+        # The first frame of each nettop run (index 0 of its stream) holds totals, not deltas.
+        self._cumulative = frame.index == 0
+        if self.frame % 64 == 0:  # now and then, forget processes long gone
+            horizon = self.frame - FORGET_AFTER_FRAMES
             self.by_pid = {p: t for p, t in self.by_pid.items() if t.frame >= horizon}
 
     def add_row(self, row: NettopRow) -> None:
@@ -79,9 +91,9 @@ class NettopTotals:
             return
         value = max(0, value)
         old = self.by_pid.get(row.pid)
-        if self.frame == 0 or old is None or old.name != row.name:
-            # Frame 0 is cumulative; a pid first seen later brings all its bytes so far; a new
-            # name on a known pid is a reused pid and starts afresh.
+        if self._cumulative or old is None or old.name != row.name:
+            # A run's first frame is cumulative; a pid first seen later brings all its bytes so
+            # far; a new name on a known pid is a reused pid and starts afresh.
             self.by_pid[row.pid] = _Total(row.name, value, self.frame)
         else:
             old.bytes += value
@@ -96,7 +108,12 @@ class NettopSource:
 
     name = NAME
 
-    def __init__(self, argv: list[str] | None = None, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        argv: list[str] | None = None,
+        interval_s: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.argv = argv or command(interval_s)
         self.interval_s = interval_s
         self._lock = threading.Lock()
@@ -107,14 +124,33 @@ class NettopSource:
         self._frames = 0
         self._last_frame_at: float | None = None
         self._started_at = time.monotonic()
-        # A terminal on stdin and stdout: see the module docstring.
-        self._child = StreamedChild(
-            self.argv, self._on_chunk, use_pty=True, thread_name="lagwatch-nettop"
+        self._child = SupervisedChild(self._start, NAME, backoff)
+        self._child.begin()
+
+    def _start(self) -> StreamedChild:
+        """A new nettop run, read from a fresh stream state (its first frame is cumulative)."""
+        self._parser = NettopStreamParser()
+        self._pending = b""
+        self._lineno = 0
+        self._started_at = time.monotonic()
+        # A terminal on stdin and stdout, and a large one: see the module docstring.
+        return StreamedChild(
+            self.argv,
+            self._on_chunk,
+            use_pty=True,
+            window=(WINDOW_ROWS, WINDOW_COLUMNS),
+            thread_name="lagwatch-nettop",
         )
 
     @property
     def _proc(self) -> subprocess.Popen[bytes]:
-        return self._child.proc
+        child = self._child.child
+        assert child is not None  # begun in __init__
+        return child.proc
+
+    @property
+    def restarts(self) -> int:
+        return self._child.restarts
 
     @property
     def pid(self) -> int:
@@ -141,16 +177,15 @@ class NettopSource:
                 self._last_frame_at = time.monotonic()
             elif isinstance(item, NettopRow):
                 self._totals.add_row(item)
+        self._child.data_seen()
 
     # -- the source ------------------------------------------------------------------------
 
     def read(self) -> SourceReading:
-        if (death := self._child.death) is not None:
-            raise SourceError(death)
+        warnings = self._child.poll()  # restarts a dead nettop; raises when it gives up
         with self._lock:
             patches = self._totals.patches()
             last = self._last_frame_at
-        warnings = []
         quiet_for = time.monotonic() - (last if last is not None else self._started_at)
         if quiet_for > max(30.0, 10 * self.interval_s):
             warnings.append(f"nettop: no data for {quiet_for:.0f}s")

@@ -4,13 +4,19 @@ the system's CPU/GPU/ANE power.
 One long-lived child::
 
     powermetrics --samplers tasks,cpu_power --show-process-energy --show-process-io
-                 --show-process-netstats -f plist -i MS
+                 --show-process-netstats -b 0 -f plist -i MS
 
 (``cpu_power`` prints the processor section with CPU/GPU/ANE/Combined power, or the Intel
-package power; ``tasks`` alone prints only the task table.)
+package power; ``tasks`` alone prints only the task table.) ``-b 0`` sets powermetrics' output
+buffer to none (man page: "-b size, --buffer-size size: Set output buffer size (0=none,
+1=line)"), so each sample, and the NUL that separates it from the next, reaches the pipe when it
+is written rather than when a stdio buffer fills; stdout is a pipe, not a terminal, because the
+stream holds NUL bytes. stderr has its own pipe: powermetrics prints stray lines there ("proc_pid
+... failed", "Second underflow occured"), which are kept as diagnostics and never mixed into the
+plist stream.
 
 A reader thread cuts the NUL-separated plist stream into documents and parses them
-(lagwatch.parsers.powermetrics). ``read()`` never waits; it returns, per pid:
+(lagwatch.parsers.powermetrics_plist). ``read()`` never waits; it returns, per pid:
 
 - ``rates.energy_impact``: powermetrics' ``energy_impact_per_s`` from the newest sample; the
   sampler's energy attribution keeps it and sets ``energy_source`` to ``powermetrics``.
@@ -25,34 +31,34 @@ A reader thread cuts the NUL-separated plist stream into documents and parses th
   ``combined_power_watts`` (Apple Silicon) or ``package_power_watts`` (Intel), and
   ``powermetrics_interval_s``.
 
-Failure is reported, never fatal: if powermetrics exits (not root, killed) ``read()`` raises
-SourceError with its exit status and last words; three unreadable documents in a row, or no
-sample at all in time, likewise. The sampler then drops the source and goes on.
+Failure is reported, never fatal. If powermetrics dies after it produced samples it is started
+again with backoff (lagwatch.sources.child.SupervisedChild) and ``read()`` says so in its
+warnings. If it exits before its first sample (not root, unknown flag), or keeps dying without
+one, ``read()`` raises SourceError with its exit status and last words; three unreadable
+documents in a row, or no sample at all in time, likewise. The sampler then drops the source and
+goes on.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lagwatch import platform_seam
 from lagwatch.model import sum_known
-from lagwatch.parsers.powermetrics import (
+from lagwatch.parsers.powermetrics_model import PmSample, PmTask
+from lagwatch.parsers.powermetrics_plist import (
     PlistDocument,
-    PmSample,
-    PmTask,
     parse_plist_document,
     split_plist_stream,
 )
 from lagwatch.sources.base import SourceError, SourceReading
-from lagwatch.sources.child import StreamedChild
+from lagwatch.sources.child import Backoff, StreamedChild, SupervisedChild
 
 NAME = "powermetrics"
-POWERMETRICS = "/usr/bin/powermetrics"
+POWERMETRICS = platform_seam.TOOLS["powermetrics"]
 GARBAGE_LIMIT = 3  # unreadable documents in a row before the source gives up
 MAX_PENDING_BYTES = 32 << 20  # a "document" that never ends is not one
 FORGET_AFTER_SAMPLES = 600  # pids unseen for this many samples are forgotten
@@ -65,19 +71,18 @@ SYSTEM_KEYS = (
 )
 
 
-def command(interval_s: float = 1.0, executable: str = POWERMETRICS) -> list[str]:
+def command(interval_s: float = 1.0, executable: str | None = None) -> list[str]:
     ms = max(100, round(interval_s * 1000))
+    executable = executable or platform_seam.tool_path("powermetrics")
     return [executable, "--samplers", "tasks,cpu_power", "--show-process-energy",
             "--show-process-io", "--show-process-netstats",
-            "-f", "plist", "-i", str(ms)]  # fmt: skip
+            "-b", "0", "-f", "plist", "-i", str(ms)]  # fmt: skip
 
 
 def probe() -> str | None:
-    if sys.platform != "darwin":
+    if not platform_seam.is_macos():
         return "powermetrics exists on macOS only"
-    if not os.path.exists(POWERMETRICS) and shutil.which("powermetrics") is None:
-        return "powermetrics not found"
-    return None
+    return platform_seam.tool_missing("powermetrics")
 
 
 # Counter (ProcessSample field) -> the task's amount over the interval.
@@ -161,10 +166,11 @@ class PowermetricsSource:
     def __init__(
         self,
         interval_s: float = 1.0,
-        executable: str = POWERMETRICS,
+        executable: str | None = None,
         argv: list[str] | None = None,
         first_sample_timeout_s: float | None = None,
         weights: Any = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.interval_s = max(0.1, float(interval_s))
         self.argv = argv or command(interval_s, executable)
@@ -179,11 +185,25 @@ class PowermetricsSource:
         self._pending = b""
         self._docs = 0
         self._started_at = time.monotonic()
-        self._child = StreamedChild(self.argv, self._on_chunk, thread_name="lagwatch-powermetrics")
+        self._child = SupervisedChild(self._start, NAME, backoff)
+        self._child.begin()
+
+    def _start(self) -> StreamedChild:
+        """A new powermetrics run; what a dead one left half-written is dropped."""
+        self._pending = b""
+        with self._lock:
+            self._garbage = 0
+        return StreamedChild(
+            self.argv, self._on_chunk, stderr="pipe", thread_name="lagwatch-powermetrics"
+        )
 
     @property
     def pid(self) -> int:
         return self._child.pid
+
+    @property
+    def restarts(self) -> int:
+        return self._child.restarts
 
     # -- reader thread ---------------------------------------------------------------------
 
@@ -210,6 +230,7 @@ class PowermetricsSource:
             self._latest = sample
             self._latest_at = time.monotonic()
             self._totals.add(sample)
+        self._child.data_seen()
 
     def _bad(self, why: str) -> None:
         with self._lock:
@@ -219,13 +240,11 @@ class PowermetricsSource:
     # -- the source ------------------------------------------------------------------------
 
     def read(self) -> SourceReading:
+        warnings = self._child.poll()  # restarts a dead powermetrics; raises when it gives up
         with self._lock:
             latest, latest_at = self._latest, self._latest_at
             garbage, why = self._garbage, self._garbage_why
             totals = {pid: dict(t.counters) for pid, t in self._totals.by_pid.items()}
-        death = self._child.death
-        if death is not None:
-            raise SourceError(death)
         if garbage >= GARBAGE_LIMIT:
             raise SourceError(f"powermetrics output unreadable ({garbage} documents): {why}")
         now = time.monotonic()
@@ -236,9 +255,8 @@ class PowermetricsSource:
                     f"powermetrics printed no sample in {self.first_sample_timeout_s:.0f}s"
                     + (f": {words}" if words else "")
                 )
-            return SourceReading()
+            return SourceReading(warnings=warnings)
         patches: dict[int, dict[str, Any]] = {pid: c for pid, c in totals.items() if c}
-        warnings: list[str] = []
         system: dict[str, Any] = {}
         age = now - latest_at
         if age > max(3 * self.interval_s, 5.0):

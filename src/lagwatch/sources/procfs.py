@@ -8,7 +8,8 @@ Definitions on Linux (docs/metrics.md):
 - cpu: utime + stime; child_cpu: cutime + cstime (reaped children, for fork storms)
 - memory: RssAnon + VmSwap (private memory, the closest analogue of macOS's phys_footprint)
 - pageins: major faults; disk: read_bytes / write_bytes from /proc/PID/io
-- wakeups: voluntary context switches (times the process blocked and was woken again),
+- wakeups: voluntary context switches (times the process blocked and was woken again) less
+  those that were waits for storage, and disk operations (lagwatch.sources.io_waits);
   ctx_switches: voluntary + involuntary, both summed over all threads
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 from lagwatch.model import ProcessSample
 from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.sources.io_waits import WaitSplitter
 
 try:  # Unix-only modules: this module must still import everywhere.
     import pwd
@@ -226,6 +228,7 @@ class ProcfsSource:
         self._users: dict[int, str | None] = {}
         self._memory_total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self._cpu_count = os.cpu_count() or 1
+        self._waits = WaitSplitter()  # which voluntary switches were storage waits
         if keep_fds:
             _raise_fd_limit()
 
@@ -273,6 +276,7 @@ class ProcfsSource:
         state = self._pids.pop(pid, None)
         if state is not None:
             _close_all(state)
+        self._waits.forget(pid)
 
     def _user(self, uid: int | None) -> str | None:
         if uid is None:
@@ -409,6 +413,9 @@ class ProcfsSource:
                 state = _PidState(starttime=starttime)  # reused pid: counts start afresh
             vol, invol = self._ctx_switches(pid, state, vol, invol or 0, threads, cpu_ticks, now)
             ctx = vol + invol
+        wakeups, read_ops, write_ops = self._waits.split(
+            pid, starttime, vol, io, rest, threads, read_bytes, write_bytes
+        )
         letter = rest[0].decode()
         ns_per_tick = self._ns_per_tick
         return (
@@ -427,8 +434,10 @@ class ProcfsSource:
             read_bytes,
             write_bytes,
             int(rest[9]),
-            vol,
+            wakeups,
             ctx,
+            read_ops,
+            write_ops,
         )
 
     def _ctx_switches(

@@ -8,16 +8,19 @@ for each metric the first source that knows it wins (see lagwatch.model.merge_pa
 from __future__ import annotations
 
 import os
-import sys
 
+from lagwatch import platform_seam
 from lagwatch.sources import (
     drm_fdinfo,
     iokit_gpu,
     macos_libproc,
+    macos_pressure,
     nettop,
     procfs,
+    psi,
     psutil_source,
     rapl,
+    tcp_diag,
     top_live,
 )
 from lagwatch.sources import powermetrics as powermetrics_source
@@ -57,6 +60,31 @@ SOURCES: list[SourceInfo] = [
         probe=rapl.probe,
         factory=rapl.RaplSource,
         priority=60,
+    ),
+    SourceInfo(
+        name="tcp-diag",
+        kind="augment",
+        platforms=("linux",),
+        metrics=("network",),
+        needs_root=False,
+        description="TCP bytes acked + received per process: the kernel's tcp_info per socket "
+        "(sock_diag), sockets mapped to processes through /proc/PID/fd. TCP only: UDP is not "
+        "counted; other users' processes need root",
+        probe=tcp_diag.probe,
+        factory=tcp_diag.TcpDiagSource,
+        priority=30,
+    ),
+    SourceInfo(
+        name="psi",
+        kind="augment",
+        platforms=("",),  # listed everywhere, so `sources` says where PSI is absent and why
+        metrics=("pressure",),
+        needs_root=False,
+        description="pressure stall information: share of time tasks waited for CPU, memory "
+        "or I/O (/proc/pressure, and top-level cgroups)",
+        probe=psi.probe,
+        factory=psi.PsiSource,
+        priority=70,
     ),
     # macOS. Process sources are tried in priority order and only the first that starts runs:
     # libproc (10), then `top -l` (the `top` source), then psutil (90).
@@ -118,6 +146,18 @@ SOURCES: list[SourceInfo] = [
         priority=40,
     ),
     SourceInfo(
+        name="memorystatus",
+        kind="augment",
+        platforms=("darwin",),
+        metrics=("pressure",),
+        needs_root=False,
+        description="memory pressure level (normal, warning, critical) from the sysctl "
+        "kern.memorystatus_vm_pressure_level: macOS has no PSI",
+        probe=macos_pressure.probe,
+        factory=macos_pressure.MacMemoryPressureSource,
+        priority=70,
+    ),
+    SourceInfo(
         name="top",
         kind="processes",
         platforms=("darwin",),
@@ -142,25 +182,19 @@ SOURCES: list[SourceInfo] = [
 ]
 
 
-def register(info: SourceInfo) -> None:
-    """Platform modules add their sources here (keeps this module import-safe everywhere)."""
-    if all(s.name != info.name for s in SOURCES):
-        SOURCES.append(info)
-
-
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def runs_here(info: SourceInfo, platform: str | None = None) -> bool:
-    platform = platform or sys.platform
+    platform = platform or platform_seam.sys_platform()
     return any(platform.startswith(p) for p in info.platforms)
 
 
 def unavailable_reason(info: SourceInfo, platform: str | None = None) -> str | None:
     """None when the source can run here, else why not."""
     if not runs_here(info, platform):
-        return f"not for this platform ({platform or sys.platform})"
+        return f"not for this platform ({platform or platform_seam.sys_platform()})"
     if info.needs_root and not is_root():
         return "needs root (run with sudo)"
     try:

@@ -9,7 +9,7 @@ One long-lived child::
 ``-l 0`` samples forever in logging mode (full-width lines, a date line per block), ``-F``
 skips the shared-library statistics (cheaper). It runs on a pseudo-terminal so its stdio
 output arrives line by line. A reader thread feeds lagwatch.parsers.top's stream parser and
-turns every block into ProcessSamples (lagwatch.captures.top) with the rates top measured;
+turns every block into ProcessSamples (lagwatch.parsers.top_convert) with the rates top measured;
 counter rates (IDLEW, PAGEINS, CSW) use the time between blocks as this process saw them
 arrive. A block is complete when it holds as many rows as its ``Processes: N total`` line, or
 when the next block starts.
@@ -23,36 +23,33 @@ with its exit status and last words; the sampler drops the source and carries on
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lagwatch.captures.top import TopConverter
+from lagwatch import platform_seam
 from lagwatch.model import ProcessSample
 from lagwatch.parsers.top import TopBlock, TopStreamParser
+from lagwatch.parsers.top_convert import TopConverter
 from lagwatch.sources.base import SourceError, SourceReading
 from lagwatch.sources.child import StreamedChild
 
 NAME = "top"
-TOP = "/usr/bin/top"
+TOP = platform_seam.TOOLS["top"]
 STATS = "pid,ppid,uid,user,command,state,cpu,power,idlew,pageins,csw,mem,threads,time"
 
 
-def command(interval_s: float = 1.0, executable: str = TOP) -> list[str]:
+def command(interval_s: float = 1.0, executable: str | None = None) -> list[str]:
     seconds = max(1, round(interval_s))  # top's -s takes whole seconds
+    executable = executable or platform_seam.tool_path("top")
     return [executable, "-l", "0", "-s", str(seconds), "-F", "-stats", STATS]
 
 
 def probe() -> str | None:
-    if sys.platform != "darwin":
+    if not platform_seam.is_macos():
         return "top -l is macOS's top; not this platform"
-    if not os.path.exists(TOP) and shutil.which("top") is None:
-        return "top not found"
-    return None
+    return platform_seam.tool_missing("top")
 
 
 @dataclass(slots=True)
@@ -71,7 +68,7 @@ class TopSource:
     def __init__(
         self,
         interval_s: float = 1.0,
-        executable: str = TOP,
+        executable: str | None = None,
         argv: list[str] | None = None,
         first_sample_timeout_s: float | None = None,
         use_pty: bool = True,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from lagwatch.events import Event
 from lagwatch.store.db import default_db_path
-from lagwatch.store.events import Event
 from lagwatch.store.policy import RecordPolicy
 from lagwatch.store.reader import History, RecordedRanking
 from lagwatch.store.retention import Retention

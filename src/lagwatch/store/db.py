@@ -11,7 +11,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from lagwatch.store.files import UnsafePath, create_private_file, make_folders
 from lagwatch.store.schema import StoreError, check_readable, migrate
+
+# The WAL is cut back to this after a checkpoint. Normal use stays under it (SQLite
+# checkpoints every ~4 MB); only a reader holding a snapshot for long makes it grow past.
+JOURNAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 
 
 def default_db_path() -> Path:
@@ -21,18 +26,35 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("lagwatch", appauthor=False)) / "history.db"
 
 
-def connect_rw(path: Path, busy_timeout_ms: int = 100) -> sqlite3.Connection:
+def connect_rw(
+    path: Path,
+    busy_timeout_ms: int = 100,
+    journal_size_limit_bytes: int = JOURNAL_SIZE_LIMIT_BYTES,
+) -> sqlite3.Connection:
     """Open (creating if needed) and migrate; raise sqlite3/OS errors as they come so the
-    caller can classify them, and StoreError when the file is not usable history at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    caller can classify them, and StoreError when the file is not usable history at all.
+
+    A new database is private: its missing folders are made 0700 and the file 0600 (history
+    tells who ran what). A file that is not lagwatch history is refused before anything is
+    written to it (switching to WAL would already rewrite its header)."""
+    try:
+        make_folders(path.parent)
+        create_private_file(path)
+    except UnsafePath as exc:
+        raise StoreError(str(exc)) from None
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=0)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        check_readable(conn, path)
-        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+        version = check_readable(conn, path)
+        objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version == 0 and objects:
+            raise StoreError(f"{path} is an SQLite database but not lagwatch history")
+        if objects == 0:
             # Lets thinning hand freed pages back to the filesystem; only settable while the
             # file has no tables, and before WAL mode writes the first page.
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # After a long reader held the WAL back it would otherwise keep its peak size.
+        conn.execute(f"PRAGMA journal_size_limit = {int(journal_size_limit_bytes)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"cannot switch {path} to WAL mode (got {mode})")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import heapq
 import os
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
+from lagwatch.catalogue import totals
 from lagwatch.model import ProcessRow, Ranking
 
 
@@ -53,24 +55,40 @@ def select_rows(ranking: Ranking, policy: RecordPolicy = RecordPolicy()) -> list
     return rows[: policy.max_rows]
 
 
+# Tick summary column -> the metrics it sums (each column is in the schema: see schema.py).
+_TOTALS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(totals().items())
+
+
+def _sum_column(rows: list[ProcessRow], keys: tuple[str, ...]) -> float | None:
+    """The sum over ``rows`` of the metrics ``keys`` (a process's parts add up first: disk is
+    read + write); None when no process knew any of them."""
+    total, known = 0.0, False
+    if len(keys) == 1:
+        for value in map(attrgetter(keys[0]), rows):
+            if value is not None:
+                total += value
+                known = True
+        return total if known else None
+    for parts in map(attrgetter(*keys), rows):
+        part: float | None = None
+        for value in parts:
+            if value is not None:
+                part = value if part is None else part + value
+        if part is not None:
+            total += part
+            known = True
+    return total if known else None
+
+
 def summarize(ranking: Ranking) -> dict[str, Any]:
     """System-wide figures of one tick (sums over every process seen, not only those kept).
     A sum is None when no process knew the figure."""
-    top: float | None = None
-    cpu = disk = pageins = 0.0
-    has_cpu = has_disk = has_pageins = False
-    for r in ranking.processes:  # one pass: this runs over every process every tick
-        if top is None or r.score > top:
-            top = r.score
-        if r.cpu_percent is not None:
-            cpu += r.cpu_percent
-            has_cpu = True
-        if r.disk_read_bytes_per_s is not None or r.disk_write_bytes_per_s is not None:
-            disk += (r.disk_read_bytes_per_s or 0.0) + (r.disk_write_bytes_per_s or 0.0)
-            has_disk = True
-        if r.pageins_per_s is not None:
-            pageins += r.pageins_per_s
-            has_pageins = True
+    rows = ranking.processes
+    top = max((r.score for r in rows), default=None)
+    summed: dict[str, float | None] = {}
+    for column, keys in _TOTALS:  # this runs over every process every tick: keep it lean
+        total = _sum_column(rows, keys)
+        summed[column] = None if total is None else round(total, 2)
     load: float | None = None
     if hasattr(os, "getloadavg"):
         try:
@@ -79,10 +97,8 @@ def summarize(ranking: Ranking) -> dict[str, Any]:
             load = None
     return {
         "top_score": top,
-        "process_count": len(ranking.processes),
+        "process_count": len(rows),
         "restricted_count": ranking.restricted_count,
-        "cpu_percent_total": round(cpu, 2) if has_cpu else None,
-        "disk_bytes_per_s_total": round(disk, 2) if has_disk else None,
-        "pageins_per_s_total": round(pageins, 2) if has_pageins else None,
+        **summed,
         "load_1m": load,
     }

@@ -1,17 +1,21 @@
-"""Read access to recorded history, safe while a daemon writes (WAL readers never block it)."""
+"""Read access to recorded history, safe while a daemon writes (WAL readers never block it).
+
+Every SQLite error (a damaged file, a lock held by another program) comes out as StoreError,
+one readable line, so callers handle one exception whatever went wrong underneath."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lagwatch.events import EVENT_COLUMNS, Event
 from lagwatch.model import ProcessRow, Ranking
 from lagwatch.store.db import connect_ro, connect_rw
-from lagwatch.store.events import event_json
 from lagwatch.store.schema import (
     EXTRA_PROCESS_KEYS,
     PROCESS_COLUMNS,
@@ -30,6 +34,8 @@ _TICK_COLUMNS = (
 _PROC_SELECT = (
     f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra FROM procs"
 )
+_EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS[:-1])} FROM events"
+_EVENT_SELECT_FULL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
 
 
 @dataclass(slots=True)
@@ -82,9 +88,17 @@ class History:
     def __init__(self, db_path: Path | str) -> None:
         self.path = Path(db_path)
         self._conn = connect_ro(self.path)
-        version = schema_version(self._conn)
+        with self._reading():
+            version = schema_version(self._conn)
         if version < SCHEMA_VERSION:
             self._upgrade(version)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read history {self.path}: {exc}") from None
 
     def _upgrade(self, version: int) -> None:
         """An older file (no daemon has run this version yet): migrate it, keeping every row."""
@@ -186,18 +200,19 @@ class History:
         """Recorded ticks in time order. With ``pid`` or ``name`` only the ticks where a
         matching process was recorded, holding only those processes."""
         sql, args = self._tick_query(since, until)
-        cursor = self._conn.execute(sql, args)
         filtered = pid is not None or name is not None
-        while True:
-            ticks = cursor.fetchmany(_BATCH)
-            if not ticks:
-                return
-            rows = self._rows_for([t[0] for t in ticks], pid, name)
-            for tick in ticks:
-                found = rows.get(tick[0], [])
-                if filtered and not found:
-                    continue
-                yield self._ranking(tick, found)
+        with self._reading():
+            cursor = self._conn.execute(sql, args)
+            while True:
+                ticks = cursor.fetchmany(_BATCH)
+                if not ticks:
+                    return
+                rows = self._rows_for([t[0] for t in ticks], pid, name)
+                for tick in ticks:
+                    found = rows.get(tick[0], [])
+                    if filtered and not found:
+                        continue
+                    yield self._ranking(tick, found)
 
     def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]:
         sql, args = "SELECT time FROM ticks", []
@@ -210,22 +225,25 @@ class History:
             args.append(until)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [r[0] for r in self._conn.execute(sql + " ORDER BY time, id", args)]
+        with self._reading():
+            return [r[0] for r in self._conn.execute(sql + " ORDER BY time, id", args)]
 
     def ranking_at(self, t: float) -> RecordedRanking | None:
         """The recorded tick at or just before ``t``."""
         sql, args = self._tick_query(None, t, order="DESC")
-        tick = self._conn.execute(sql + " LIMIT 1", args).fetchone()
-        if tick is None:
-            return None
-        return self._ranking(tick, self._rows_for([tick[0]], None, None).get(tick[0], []))
+        with self._reading():
+            tick = self._conn.execute(sql + " LIMIT 1", args).fetchone()
+            if tick is None:
+                return None
+            return self._ranking(tick, self._rows_for([tick[0]], None, None).get(tick[0], []))
 
     def latest(self) -> RecordedRanking | None:
         return self.ranking_at(float("inf"))
 
     def span(self) -> tuple[float, float, int] | None:
         """(first tick time, last tick time, tick count), or None when empty."""
-        row = self._conn.execute("SELECT min(time), max(time), count(*) FROM ticks").fetchone()
+        with self._reading():
+            row = self._conn.execute("SELECT min(time), max(time), count(*) FROM ticks").fetchone()
         return None if row[2] == 0 else (row[0], row[1], row[2])
 
     def process_rows(
@@ -241,47 +259,32 @@ class History:
             f"p.start_id, p.subscores, p.extra FROM procs p JOIN ticks t ON t.id = p.tick_id "
             f"WHERE p.pid IN ({marks}) AND t.time >= ? AND t.time <= ? ORDER BY t.time, p.pid"
         )
-        out = []
-        for values in self._conn.execute(sql, [*pids, since, until]):
-            out.append((values[0], values[1], _row_from_db(values[3:])))
-        return out
+        with self._reading():
+            rows = self._conn.execute(sql, [*pids, since, until]).fetchall()
+        return [(values[0], values[1], _row_from_db(values[3:])) for values in rows]
 
     # -- events ----------------------------------------------------------------------------
 
-    _EVENT_COLUMNS = "id, kind, start, end, duration_s, suspects, details"
-
-    @staticmethod
-    def _event(values: tuple) -> dict[str, Any]:
-        eid, kind, start, end, duration_s, suspects, details = values[:7]
-        return event_json(
-            eid,
-            kind,
-            start,
-            end,
-            duration_s,
-            json.loads(suspects) if suspects else [],
-            json.loads(details) if details else {},
-        )
-
-    def events(self, since: float | None = None) -> list[dict[str, Any]]:
+    def events(self, since: float | None = None) -> list[Event]:
         """Events that started at or after ``since`` (or are still going on then), oldest
-        first, as `events --json` objects."""
-        sql = f"SELECT {self._EVENT_COLUMNS} FROM events"
+        first, without their timelines."""
+        sql = _EVENT_SELECT
         args: list[Any] = []
         if since is not None:
             sql += " WHERE start >= ? OR end IS NULL OR end >= ?"
             args = [since, since]
-        return [self._event(v) for v in self._conn.execute(sql + " ORDER BY start, id", args)]
+        with self._reading():
+            rows = self._conn.execute(sql + " ORDER BY start, id", args).fetchall()
+        return [Event.from_row(values) for values in rows]
 
-    def event(self, event_id: int | None = None) -> dict[str, Any] | None:
+    def event(self, event_id: int | None = None) -> Event | None:
         """One event with its timeline (the latest when ``event_id`` is None)."""
-        sql = f"SELECT {self._EVENT_COLUMNS}, timeline FROM events"
-        if event_id is None:
-            values = self._conn.execute(sql + " ORDER BY start DESC, id DESC LIMIT 1").fetchone()
-        else:
-            values = self._conn.execute(sql + " WHERE id = ?", (event_id,)).fetchone()
-        if values is None:
-            return None
-        out = self._event(values)
-        out["timeline"] = json.loads(values[7]) if values[7] else []
-        return out
+        with self._reading():
+            if event_id is None:
+                cursor = self._conn.execute(
+                    _EVENT_SELECT_FULL + " ORDER BY start DESC, id DESC LIMIT 1"
+                )
+            else:
+                cursor = self._conn.execute(_EVENT_SELECT_FULL + " WHERE id = ?", (event_id,))
+            values = cursor.fetchone()
+        return None if values is None else Event.from_row(values)

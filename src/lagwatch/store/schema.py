@@ -133,6 +133,8 @@ def check_readable(conn: sqlite3.Connection, path: Path | str) -> int:
     try:
         app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
         version = schema_version(conn)
+    except sqlite3.OperationalError:
+        raise  # locked, busy, cannot open: a condition of the file, not what it holds
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not a lagwatch history database ({exc})") from None
     if app_id not in (0, APPLICATION_ID):

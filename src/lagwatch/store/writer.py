@@ -14,15 +14,15 @@ import logging
 import os
 import sqlite3
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lagwatch.events import Event
 from lagwatch.model import Ranking
 from lagwatch.store.db import connect_rw
-from lagwatch.store.events import Event
 from lagwatch.store.policy import RecordPolicy, select_rows, summarize
 from lagwatch.store.retention import Retention, thin
 from lagwatch.store.schema import EXTRA_PROCESS_KEYS, PROCESS_COLUMNS, StoreError
@@ -33,6 +33,9 @@ log = logging.getLogger("lagwatch.store")
 _TICK_KEYS = frozenset(
     {"time", "interval_s", "platform", "sources", "processes", "process_count", "restricted_count"}
 )
+# Events change only while they are recent (a pause for a few ticks, an ongoing episode at each
+# save), so the database ids of the last thousand written are all an update can need.
+_EVENT_IDS_KEPT = 1024
 _PROC_INSERT = (
     f"INSERT OR REPLACE INTO procs (tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, "
     f"extra) VALUES ({', '.join('?' * (len(PROCESS_COLUMNS) + 4))})"
@@ -127,7 +130,8 @@ class Recorder:
         self._conn: sqlite3.Connection | None = None
         self._contexts: dict[tuple[str, str, str], int] = {}
         self._pending: deque[_TickRecord] = deque(maxlen=pending_max)
-        self._dirty_events: dict[int, Event] = {}  # id(event) -> event
+        self._dirty_events: dict[int, Event] = {}  # key -> newest version not yet written
+        self._event_ids: OrderedDict[int, int] = OrderedDict()  # key -> database id
         self.dropped = 0  # ticks lost because the queue overflowed while writes failed
         self.condition: Condition | None = None
         self.condition_since: float | None = None  # unix time
@@ -151,9 +155,17 @@ class Recorder:
         return self.flush()
 
     def save_event(self, event: Event, flush: bool = True) -> bool:
-        """Queue an event (new or changed); written now, or with the next tick."""
-        self._dirty_events[id(event)] = event
+        """Queue an event (new, or a newer version of one saved before); written now, or with
+        the next tick."""
+        self._dirty_events[event.key] = event
         return self.flush() if flush else False
+
+    def with_id(self, event: Event) -> Event:
+        """The event with its database id, once a version of it has been written."""
+        if event.id is not None:
+            return event
+        event_id = self._event_ids.get(event.key)
+        return event if event_id is None else replace(event, id=event_id)
 
     def close_dangling(self) -> bool:
         """End episodes a killed daemon left open, at the last moment they were known."""
@@ -219,8 +231,11 @@ class Recorder:
         try:
             self._connect()
             action()
-        except (StoreError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
-            raise  # not a condition of the disk: a bug or a file that is not ours
+        except StoreError:
+            raise  # a file that is not ours
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError) as exc:
+            # Not a condition of the disk but a bug: fatal, with its cause kept for debugging.
+            raise StoreError(f"cannot write history {self.path}: {exc}") from exc
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
             return False
@@ -316,7 +331,7 @@ class Recorder:
 
     def _write_pending(self) -> None:
         conn = self._connect()
-        new_ids: list[tuple[Event, int]] = []
+        written: list[tuple[int, int]] = []  # (key, database id)
         conn.execute("BEGIN IMMEDIATE")
         try:
             for rec in self._pending:
@@ -343,37 +358,34 @@ class Recorder:
                 )
                 tick_id = cur.lastrowid
                 conn.executemany(_PROC_INSERT, [(tick_id, *r) for r in rec.rows])
-            for event in self._dirty_events.values():
-                values = (
-                    event.kind,
-                    event.start,
-                    event.end,
-                    event.duration_s,
-                    json.dumps(event.suspects),
-                    json.dumps(event.details, default=str),
-                    json.dumps(event.timeline, default=str) if event.timeline else None,
-                )
-                if event.id is None:
+            for key, event in self._dirty_events.items():
+                values = event.to_row()
+                event_id = self.with_id(event).id
+                if event_id is None:
                     cur = conn.execute(
                         "INSERT INTO events (kind, start, end, duration_s, suspects, details, "
                         "timeline) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         values,
                     )
-                    new_ids.append((event, int(cur.lastrowid or 0)))
+                    event_id = int(cur.lastrowid or 0)
                 else:
                     conn.execute(
                         "UPDATE events SET kind=?, start=?, end=?, duration_s=?, suspects=?, "
                         "details=?, timeline=? WHERE id=?",
-                        (*values, event.id),
+                        (*values, event_id),
                     )
+                written.append((key, event_id))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.rollback()
             raise
         # Only now are the ids real (a rolled-back insert would have handed out a stale one).
-        for event, event_id in new_ids:
-            event.id = event_id
+        for key, event_id in written:
+            self._event_ids[key] = event_id
+            self._event_ids.move_to_end(key)
+        while len(self._event_ids) > _EVENT_IDS_KEPT:
+            self._event_ids.popitem(last=False)
         if self._pending:
             self.ticks_written += len(self._pending)
             self.last_written_time = self._pending[-1].time

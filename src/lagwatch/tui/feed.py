@@ -5,7 +5,7 @@ A :class:`DataFeed` answers the questions the screens ask: the newest ranking, t
 ticks and the ranking at any of them (replay), a process's recent history, and the events.
 
 - :class:`MemoryFeed` keeps rankings in memory (tests hand it fixed rankings).
-- :class:`SamplerFeed` is a MemoryFeed filled by a :class:`~lagwatch.sampler.Sampler` on a
+- :class:`SamplerFeed` is a MemoryFeed filled by a :class:`~lagwatch.ticker.Ticker` on a
   background thread (standalone mode: ``lagwatch tui`` without a daemon). It finds rogue
   episodes itself with the daemon's tracker; pauses need the daemon.
 - :class:`HistoryFeed` reads a daemon's database through :class:`lagwatch.store.History`
@@ -25,13 +25,62 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from lagwatch.events import Event
 from lagwatch.model import Identity, ProcessRow, Ranking
 
 log = logging.getLogger("lagwatch.tui")
+T = TypeVar("T")
+
+
+class RankingTicker(Protocol):
+    """What SamplerFeed samples with (a lagwatch.ticker.Ticker)."""
+
+    @property
+    def source_names(self) -> list[str]: ...
+
+    @property
+    def dropped(self) -> list[str]: ...
+
+    def tick(self) -> Ranking | None: ...
+
+    def close(self) -> None: ...
+
+
+class EpisodeTracker(Protocol):
+    """Finds rogue episodes in the rankings (lagwatch.daemon.rogue.RogueTracker)."""
+
+    def update(self, ranking: Ranking) -> list[Event]: ...
+
+
+class RecordedHistory(Protocol):
+    """What HistoryFeed reads (lagwatch.store.History); it raises StoreError when it cannot."""
+
+    def latest(self) -> Ranking | None: ...
+
+    def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]: ...
+
+    def ranking_at(self, t: float) -> Ranking | None: ...
+
+    def span(self) -> tuple[float, float, int] | None: ...
+
+    def rankings(
+        self, since: float | None = None, until: float | None = None
+    ) -> Iterable[Ranking]: ...
+
+    def process_rows(
+        self, pids: list[int], since: float, until: float
+    ) -> list[tuple[float, float, ProcessRow]]: ...
+
+    def events(self, since: float | None = None) -> list[Event]: ...
+
+    def event(self, event_id: int | None = None) -> Event | None: ...
+
+    def close(self) -> None: ...
 
 
 class DataFeed(ABC):
@@ -61,12 +110,13 @@ class DataFeed(ABC):
         """Recorded ticks in [since, until], oldest first."""
 
     @abstractmethod
-    def events(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Pauses and rogue episodes as `lagwatch events --json` objects, oldest first."""
+    def events(self, since: float | None = None) -> list[Event]:
+        """Pauses and rogue episodes still going on at ``since`` or ended after it, oldest
+        first."""
 
-    def event(self, event_id: int) -> dict[str, Any] | None:
+    def event(self, event_id: int) -> Event | None:
         """One event, with its ``timeline`` when one was recorded."""
-        return next((e for e in self.events() if e.get("id") == event_id), None)
+        return next((e for e in self.events() if e.id == event_id), None)
 
     def describe(self) -> str:
         """Where the data comes from, for the status line."""
@@ -122,7 +172,7 @@ class DataFeed(ABC):
                     series = out[row.identity] = [None] * len(window)
                 series[n] = row.score
         if len(window) < count:  # pad on the left: no tick there yet
-            pad = [None] * (count - len(window))
+            pad: list[float | None] = [None] * (count - len(window))
             out = {k: pad + v for k, v in out.items()}
         return out
 
@@ -153,17 +203,9 @@ class DataFeed(ABC):
             if row.pid in wanted
         ]
 
-    def episodes(self, pid: int, name: str | None = None) -> list[dict[str, Any]]:
+    def episodes(self, pid: int, name: str | None = None) -> list[Event]:
         """Rogue episodes blamed on this process (matched by pid and, if given, name)."""
-        found = []
-        for event in self.events():
-            if event.get("kind") != "rogue":
-                continue
-            for suspect in event.get("suspects") or []:
-                if suspect.get("pid") == pid and (name is None or suspect.get("name") == name):
-                    found.append(event)
-                    break
-        return found
+        return [e for e in self.events() if e.kind == "rogue" and e.blames(pid, name)]
 
 
 class MemoryFeed(DataFeed):
@@ -172,7 +214,7 @@ class MemoryFeed(DataFeed):
     def __init__(
         self,
         rankings: list[Ranking] | None = None,
-        events: list[dict[str, Any]] | None = None,
+        events: list[Event] | None = None,
         interval_s: float = 1.0,
         keep_s: float = 600.0,
         keep_rows: int = 60,
@@ -184,7 +226,7 @@ class MemoryFeed(DataFeed):
         self.label = label
         self._rankings: deque[Ranking] = deque()
         self._times: deque[float] = deque()
-        self._events: list[dict[str, Any]] = list(events or [])
+        self._events: list[Event] = list(events or [])
         self._fresh: Ranking | None = None
         for ranking in rankings or []:
             self.push(ranking)
@@ -202,8 +244,17 @@ class MemoryFeed(DataFeed):
             self._times.popleft()
         self._fresh = ranking
 
-    def add_event(self, event: dict[str, Any]) -> None:
+    def add_event(self, event: Event) -> None:
+        """A new event, or a newer version of one held (same key), which it replaces."""
+        for i, held in enumerate(self._events):
+            if held.key == event.key:
+                self._events[i] = event
+                return
         self._events.append(event)
+
+    def held(self, key: int) -> Event | None:
+        """The version held of the event with this key."""
+        return next((e for e in self._events if e.key == key), None)
 
     def poll(self) -> Ranking | None:
         fresh, self._fresh = self._fresh, None
@@ -227,10 +278,10 @@ class MemoryFeed(DataFeed):
         lo, hi = bisect.bisect_left(times, since), bisect.bisect_right(times, until)
         return [self._rankings[i] for i in range(lo, hi)]
 
-    def events(self, since: float | None = None) -> list[dict[str, Any]]:
+    def events(self, since: float | None = None) -> list[Event]:
         if since is None:
             return list(self._events)
-        return [e for e in self._events if (e.get("end") or float("inf")) >= since]
+        return [e for e in self._events if e.active_since(since)]
 
     def describe(self) -> str:
         return self.label
@@ -256,10 +307,10 @@ class SamplerFeed(MemoryFeed):
 
     def __init__(
         self,
-        make_sampler: Callable[[], Any],
+        make_sampler: Callable[[], RankingTicker],
         interval_s: float = 1.0,
         keep_s: float = 600.0,
-        rogue_tracker: Any | None = None,
+        rogue_tracker: EpisodeTracker | None = None,
     ) -> None:
         super().__init__(interval_s=interval_s, keep_s=keep_s, label="standalone")
         self._sampler = make_sampler()
@@ -267,8 +318,7 @@ class SamplerFeed(MemoryFeed):
         self._stop = threading.Event()
         self._error: str | None = None
         self._rogues = rogue_tracker if rogue_tracker is not None else _rogue_tracker()
-        self._live_events: dict[int, dict[str, Any]] = {}
-        self._next_id = 1
+        self._next_id = 1  # no database here: episodes are numbered in order of appearance
         self._thread = threading.Thread(target=self._run, name="lagwatch-tui-sampler", daemon=True)
         self._thread.start()
 
@@ -310,21 +360,19 @@ class SamplerFeed(MemoryFeed):
             log.debug("rogue tracking failed: %s", exc)
             return
         for event in changed:
-            data = self._live_events.get(id(event))
-            if data is None:
-                event.id = self._next_id
+            held = self.held(event.key)
+            if held is not None:
+                self.add_event(replace(event, id=held.id))
+            else:
+                self.add_event(replace(event, id=self._next_id))
                 self._next_id += 1
-                data = self._live_events[id(event)] = {}
-                self.add_event(data)
-            data.clear()
-            data.update(event.to_json())
 
     def describe(self) -> str:
-        names = ", ".join(getattr(self._sampler, "source_names", []) or [])
+        names = ", ".join(self._sampler.source_names)
         return f"standalone, sampling every {self.interval_s:g}s" + (f" ({names})" if names else "")
 
     def problems(self) -> list[str]:
-        out = [f"dropped source {d}" for d in getattr(self._sampler, "dropped", [])]
+        out = [f"dropped source {d}" for d in self._sampler.dropped]
         if self._error:
             out.append(self._error)
         return out
@@ -336,44 +384,77 @@ class SamplerFeed(MemoryFeed):
             self._sampler.close()
 
 
-def _rogue_tracker() -> Any | None:
-    """The daemon's rogue-episode tracker, so standalone mode finds episodes the same way."""
+class _EveryTracker:
+    """Several trackers fed the same rankings, as one."""
+
+    def __init__(self, *trackers: EpisodeTracker) -> None:
+        self.trackers = trackers
+
+    def update(self, ranking: Ranking) -> list[Event]:
+        return [event for tracker in self.trackers for event in tracker.update(ranking)]
+
+
+def _rogue_tracker() -> EpisodeTracker | None:
+    """The daemon's rogue-episode and pressure trackers, so standalone mode finds episodes and
+    pressure events the same way."""
     try:
+        from lagwatch.daemon.pressure import PressureTracker
         from lagwatch.daemon.rogue import RogueTracker
     except ImportError:
         return None
-    return RogueTracker()
+    return _EveryTracker(RogueTracker(), PressureTracker())
 
 
 class HistoryFeed(DataFeed):
-    """Attached mode: a daemon's database, read through lagwatch.store.History."""
+    """Attached mode: a daemon's database, read through lagwatch.store.History.
+
+    A database that cannot be opened raises StoreError here; one that stops being readable
+    later (damaged, locked by another program) is reported by problems() while the screens keep
+    what they have, and read again at the next question."""
 
     mode = "history"
 
     def __init__(
-        self, db_path: Path, history: Any | None = None, interval_s: float | None = None
+        self,
+        db_path: Path,
+        history: RecordedHistory | None = None,
+        interval_s: float | None = None,
     ) -> None:
         from lagwatch.store import History
 
         self.db_path = Path(db_path)
-        self.history = history if history is not None else History(self.db_path)
+        self.history: RecordedHistory = history if history is not None else History(self.db_path)
         self._newest: Ranking | None = self.history.latest()
         self._fresh: Ranking | None = self._newest
+        self._read_error: str | None = None
         self._cache: dict[tuple[float, float], list[Ranking]] = {}
-        self._events: tuple[float, list[dict[str, Any]]] | None = None
+        self._events: list[Event] = []
+        self._events_read_at: float | None = None  # None: read them at the next question
         self._daemon: tuple[float, dict[str, Any] | None] | None = None
         self._first: tuple[float, float | None] | None = None
         if interval_s is None:
             interval_s = self._newest.interval_s if self._newest is not None else 1.0
         self.interval_s = max(0.05, interval_s or 1.0)
 
+    def _read(self, read: Callable[[], T], default: T) -> T:
+        """``read()``, or ``default`` when the database cannot be read now (problems() says)."""
+        from lagwatch.store import StoreError
+
+        try:
+            value = read()
+        except StoreError as exc:
+            self._read_error = str(exc)
+            return default
+        self._read_error = None
+        return value
+
     def poll(self) -> Ranking | None:
-        newest = self.history.latest()
+        newest = self._read(self.history.latest, None)
         if newest is not None and (self._newest is None or newest.time > self._newest.time):
             self._newest = newest
             self._fresh = newest
             self._cache.clear()
-            self._events = None
+            self._events_read_at = None
         fresh, self._fresh = self._fresh, None
         return fresh
 
@@ -383,21 +464,21 @@ class HistoryFeed(DataFeed):
     def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]:
         if until == float("inf"):
             until = None
-        return self.history.tick_times(since, until)
+        return self._read(lambda: self.history.tick_times(since, until), [])
 
     def ranking_at(self, t: float) -> Ranking | None:
-        return self.history.ranking_at(t)
+        return self._read(lambda: self.history.ranking_at(t), None)
 
     def bounds(self) -> tuple[float, float] | None:
         # span() counts every tick: ask for the first one now and then (retention moves it),
         # the last one is the newest tick polled.
         now = time.monotonic()
         if self._first is None or now - self._first[0] > 60.0:
-            span = self.history.span()
+            span = self._read(self.history.span, None)
             self._first = (now, None if span is None else span[0])
         first = self._first[1]
         if first is None or self._newest is None:
-            span = self.history.span()
+            span = self._read(self.history.span, None)
             return None if span is None else (span[0], span[1])
         return first, self._newest.time
 
@@ -405,7 +486,10 @@ class HistoryFeed(DataFeed):
         key = (since, until)
         hit = self._cache.get(key)
         if hit is None:
-            hit = list(self.history.rankings(since, until))
+            none: list[Ranking] = []
+            hit = self._read(lambda: list(self.history.rankings(since, until)), none)
+            if self._read_error is not None:
+                return hit  # not what was recorded: ask again next time
             if len(self._cache) > 32:
                 self._cache.clear()
             self._cache[key] = hit
@@ -416,7 +500,7 @@ class HistoryFeed(DataFeed):
     ) -> list[tuple[float, ProcessRow | None]]:
         rows = {
             t: row
-            for t, _, row in self.history.process_rows([pid], since, until)
+            for t, _, row in self.process_rows([pid], since, until)
             if start_id in (None, 0) or row.start_id in (0, start_id)
         }
         return [(t, rows.get(t)) for t in self.tick_times(since, until)]
@@ -424,19 +508,20 @@ class HistoryFeed(DataFeed):
     def process_rows(
         self, pids: list[int], since: float, until: float
     ) -> list[tuple[float, float, ProcessRow]]:
-        return self.history.process_rows(pids, since, until)
+        return self._read(lambda: self.history.process_rows(pids, since, until), [])
 
-    def events(self, since: float | None = None) -> list[dict[str, Any]]:
+    def events(self, since: float | None = None) -> list[Event]:
         now = time.monotonic()
-        if self._events is None or now - self._events[0] > 2.0:
-            self._events = (now, self.history.events())
-        events = self._events[1]
+        if self._events_read_at is None or now - self._events_read_at > 2.0:
+            self._events = self._read(self.history.events, self._events)  # or what was known
+            self._events_read_at = now
+        events = self._events
         if since is None:
             return list(events)
-        return [e for e in events if e.get("end") is None or e["end"] >= since]
+        return [e for e in events if e.active_since(since)]
 
-    def event(self, event_id: int) -> dict[str, Any] | None:
-        return self.history.event(event_id)
+    def event(self, event_id: int) -> Event | None:
+        return self._read(lambda: self.history.event(event_id), None)
 
     def daemon(self) -> dict[str, Any] | None:
         """The running daemon's lock note, or None when no daemon records to this database."""
@@ -457,9 +542,10 @@ class HistoryFeed(DataFeed):
         return f"attached to {self.db_path.name} ({who})"
 
     def problems(self) -> list[str]:
+        out = [] if self._read_error is None else [self._read_error]
         if self.daemon() is None:
-            return ["no daemon is recording to this database: showing recorded history"]
-        return []
+            out.append("no daemon is recording to this database: showing recorded history")
+        return out
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,7 +1,7 @@
 """A light table for the ranking, redrawn every tick.
 
 Textual's DataTable measures and renders each cell through Rich (padding, wrapping, caches
-keyed by an update counter that every change invalidates): with 17 columns, refreshing the
+keyed by an update counter that every change invalidates): with some 20 columns, refreshing the
 ranking every second cost ~10 % of a core. Here a row is one line of fixed-width cells built
 straight into segments, with a header that stays put, a row cursor, and scrolling in both
 directions (wide tables scroll sideways in an 80-column terminal).

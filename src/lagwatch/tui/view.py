@@ -9,31 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lagwatch.catalogue import METRICS, MetricSpec, table_metrics
 from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
-from lagwatch.sampler import SORT_KEYS, sort_rows
-from lagwatch.units import human_bytes, human_duration, human_number, parse_time, short_bytes
+from lagwatch.ranking import SORT_KEYS, sort_rows
+from lagwatch.sanitize import for_terminal
+from lagwatch.units import human_bytes, human_duration, human_number, parse_time
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # index 0 is "nothing", 8 a full cell
 
 
-# -- units -------------------------------------------------------------------------------
-
-
-compact_bytes = short_bytes  # the same compact form as `lagwatch top`'s table
-
-
-def compact_rate(value: float | None) -> str:
-    return "-" if value is None else compact_bytes(value) + "/s"
-
-
-def compact_number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 100000:
-        return f"{value / 1000:.0f}k"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}"
+# -- units (table cells take the catalogue's compact forms) --------------------------------
 
 
 def format_metric(key: str, value: Any) -> str:
@@ -69,20 +54,8 @@ LABELS: dict[str, str] = {
     "state": "State",
     "score": "Score",
     "dominant": "Blamed on",
-    "cpu_percent": "CPU (1 core)",
-    "memory_bytes": "Memory",
-    "threads": "Threads",
-    "disk_read_bytes_per_s": "Disk read",
-    "disk_write_bytes_per_s": "Disk written",
-    "pageins_per_s": "Page-ins",
-    "wakeups_per_s": "Wakeups",
-    "ctx_switches_per_s": "Ctx switches",
-    "gpu_percent": "GPU busy",
-    "net_bytes_per_s": "Network",
-    "energy_impact": "Energy Impact",
-    "power_watts": "Power",
     "restricted": "Restricted",
-    "energy_impact_model": "EI (lagwatch)",
+    **{m.key: m.label for m in METRICS},
 }
 
 
@@ -115,33 +88,33 @@ class Column:
     right: bool = True
 
 
-def _disk_total(row: ProcessRow) -> float | None:
-    return SORT_KEYS["disk"](row)
+def _metric_column(metric: MetricSpec) -> Column:
+    get, fmt = metric.get, metric.format
+    return Column(metric.key, metric.header, metric.width, lambda r: fmt(get(r)))
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("pid", "PID", 7, lambda r: str(r.pid)),
-    Column("name", "NAME", 15, lambda r: r.name + ("*" if r.restricted else ""), right=False),
-    Column("score", "SCORE", 5, lambda r: f"{r.score:.0f}"),
-    Column("dominant", "BLAME", 7, lambda r: r.dominant or "-", right=False),
-    Column("trend", "TREND", 10, lambda r: "", right=False),
-    Column("cpu_percent", "CPU%", 6, lambda r: compact_number(r.cpu_percent)),
-    Column("memory_bytes", "MEM", 7, lambda r: compact_bytes(r.memory_bytes)),
-    Column("disk_read_bytes_per_s", "DISK R", 8, lambda r: compact_rate(r.disk_read_bytes_per_s)),
-    Column("disk_write_bytes_per_s", "DISK W", 8, lambda r: compact_rate(r.disk_write_bytes_per_s)),
-    Column("pageins_per_s", "PGIN/s", 6, lambda r: compact_number(r.pageins_per_s)),
-    Column("wakeups_per_s", "WAKE/s", 6, lambda r: compact_number(r.wakeups_per_s)),
-    Column("ctx_switches_per_s", "CSW/s", 6, lambda r: compact_number(r.ctx_switches_per_s)),
-    Column("gpu_percent", "GPU%", 5, lambda r: compact_number(r.gpu_percent)),
-    Column("net_bytes_per_s", "NET", 8, lambda r: compact_rate(r.net_bytes_per_s)),
-    Column("energy_impact", "EI", 6, lambda r: compact_number(r.energy_impact)),
-    Column(
-        "power_watts", "W", 6, lambda r: "-" if r.power_watts is None else f"{r.power_watts:.2f}"
-    ),
-    Column("threads", "THR", 4, lambda r: "-" if r.threads is None else str(r.threads)),
-    Column("user", "USER", 8, lambda r: r.user or "-", right=False),
-    Column("state", "STATE", 8, lambda r: r.state or "-", right=False),
-)
+def columns(metrics: Sequence[MetricSpec] = METRICS) -> tuple[Column, ...]:
+    """The table's columns: the process, its verdict, then every metric the catalogue puts
+    in a wide table."""
+    return (
+        Column("pid", "PID", 7, lambda r: str(r.pid)),
+        Column(
+            "name",
+            "NAME",
+            15,
+            lambda r: for_terminal(r.name) + ("*" if r.restricted else ""),
+            right=False,
+        ),
+        Column("score", "SCORE", 5, lambda r: f"{r.score:.0f}"),
+        Column("dominant", "BLAME", 7, lambda r: r.dominant or "-", right=False),
+        Column("trend", "TREND", 10, lambda r: "", right=False),
+        *(_metric_column(m) for m in table_metrics(wide=True, metrics=metrics)),
+        Column("user", "USER", 8, lambda r: r.user or "-", right=False),
+        Column("state", "STATE", 8, lambda r: r.state or "-", right=False),
+    )
+
+
+COLUMNS: tuple[Column, ...] = columns()
 
 SORT_ORDER: tuple[str, ...] = tuple(SORT_KEYS)
 
@@ -241,14 +214,16 @@ def chart(values: Sequence[float | None], height: int, top: float | None = None)
 
 # -- what a process is blamed on, as a chartable figure ----------------------------------
 
+# The resources the score blames (scoring.BANDS): chart title, the figure (the sort key's, which
+# sums disk read and write), and a key whose unit suffix formats it.
 DOMINANT_FIGURE: dict[str, tuple[str, Callable[[ProcessRow], float | None], str]] = {
-    "cpu": ("CPU", lambda r: r.cpu_percent, "cpu_percent"),
-    "memory": ("Memory", lambda r: r.memory_bytes, "memory_bytes"),
-    "disk": ("Disk read+write", _disk_total, "disk_bytes_per_s"),
-    "pageins": ("Page-ins", lambda r: r.pageins_per_s, "pageins_per_s"),
-    "wakeups": ("Wakeups", lambda r: r.wakeups_per_s, "wakeups_per_s"),
-    "gpu": ("GPU", lambda r: r.gpu_percent, "gpu_percent"),
-    "network": ("Network", lambda r: r.net_bytes_per_s, "net_bytes_per_s"),
+    "cpu": ("CPU", SORT_KEYS["cpu"], "cpu_percent"),
+    "memory": ("Memory", SORT_KEYS["memory"], "memory_bytes"),
+    "disk": ("Disk read+write", SORT_KEYS["disk"], "disk_bytes_per_s"),
+    "pageins": ("Page-ins", SORT_KEYS["pageins"], "pageins_per_s"),
+    "wakeups": ("Wakeups", SORT_KEYS["wakeups"], "wakeups_per_s"),
+    "gpu": ("GPU", SORT_KEYS["gpu"], "gpu_percent"),
+    "network": ("Network", SORT_KEYS["network"], "net_bytes_per_s"),
 }
 
 
@@ -332,17 +307,29 @@ def info_line(ranking: Ranking | None, shown: int, sort: str, text: str, feed_la
 
 def event_cells(event: dict[str, Any]) -> tuple[str, str, str, str, str]:
     suspects = event.get("suspects") or []
-    who = ", ".join(f"{s.get('name')}({s.get('pid')}) {s.get('score', 0):.0f}" for s in suspects)
+    who = for_terminal(
+        ", ".join(f"{s.get('name')}({s.get('pid')}) {s.get('score', 0):.0f}" for s in suspects)
+    )
     duration = event.get("duration_s")
     if event.get("end") is None:
         dur = "ongoing"
     else:
         dur = "-" if duration is None else human_duration(duration)
     start = event.get("start")
+    kind = str(event.get("kind", "?"))
+    who = who or "no process stood out"
+    if kind == "pressure":
+        # The narrow KIND column names the resource; the suspects say how stalled it was.
+        details = event.get("details") or {}
+        kind = {"memory": "mem"}.get(details.get("resource"), str(details.get("resource", "?")))
+        percent = details.get("pressure_percent")
+        level = details.get("level")
+        how = f"{percent:.0f}%" if isinstance(percent, int | float) else level or "?"
+        who = f"pressure {how}: {who}"
     return (
         str(event.get("id", "-")),
-        str(event.get("kind", "?")),
+        kind,
         "-" if start is None else day_clock(start)[5:],
         dur,
-        who or "no process stood out",
+        who,
     )
