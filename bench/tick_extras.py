@@ -34,8 +34,11 @@ def spawn(n: int) -> subprocess.Popen:
     """One process group of ``n`` sleepers (a shell forking them), killed as a group."""
     script = f"for i in $(seq {n}); do sleep 3600 & done; wait"
     group = subprocess.Popen(["sh", "-c", script], start_new_session=True)
-    deadline = time.monotonic() + 60
-    while len([e for e in os.listdir("/proc") if e.isdigit()]) < n and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{group.pid}/task/{group.pid}/children").read_text().split()
+        if len(children) >= n:
+            break
         time.sleep(0.2)
     return group
 

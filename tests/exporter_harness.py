@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from conftest import lagwatch_cmd
+from lagwatch.listen import host_port, url_for
 
 
 def free_port() -> int:
@@ -28,20 +29,20 @@ def answers(url: str) -> bool:
 
 
 def start_daemon(
-    workdir: Path, interval_s: float, timeout_s: float = 30.0
+    workdir: Path, interval_s: float, timeout_s: float = 30.0, host: str = "127.0.0.1"
 ) -> tuple[subprocess.Popen, str]:
-    """(process, base URL) of a daemon serving /metrics. Retries on another port if the free
-    port it picked was taken in between."""
+    """(process, base URL) of a daemon serving /metrics on ``host`` ('' for every interface).
+    Retries on another port if the free port it picked was taken in between."""
     for _attempt in range(3):
         port = free_port()
         log = (workdir / f"daemon-{port}.log").open("wb")
         proc = subprocess.Popen(
             [*lagwatch_cmd(), "daemon", "--db", str(workdir / "history.db"),
-             "--interval", str(interval_s), "--listen", f"127.0.0.1:{port}"],
+             "--interval", str(interval_s), "--listen", host_port(host, port)],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
-        url = f"http://127.0.0.1:{port}"
+        url = url_for(host, port)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and proc.poll() is None:
             if answers(f"{url}/metrics"):

@@ -340,3 +340,78 @@ def test_forced_wrong_format_is_a_clean_error():
     with pytest.raises(CaptureError) as err:
         analyze(b"\n\nnothing here\n")
     assert err.value.line == 3
+
+
+# --- every row it can, one line per problem --------------------------------------------------------
+
+OWN = __import__("pathlib").Path(__file__).parent / "fixtures"
+SHOW_ALL = OWN / "powermetrics" / "powermetrics_show-all_lifetime-then-sampled_macos10.12_CONSTRUCTED.txt"  # noqa: E501
+SUMMARY_26 = OWN / "powermetrics" / "powermetrics_macos26_sampled-then-summary_CONSTRUCTED.txt"
+
+
+def test_every_shared_capture_warns_in_single_lines_and_reads_top_as_bytes(macos_fixtures):
+    for kind in ("top", "powermetrics", "nettop"):
+        for path in sorted((macos_fixtures / kind).iterdir()):
+            data = path.read_bytes()
+            try:
+                result = analyze(data)
+            except CaptureError as exc:  # header-only captures: nothing usable, one line
+                assert "\n" not in exc.message, path.name
+                continue
+            assert result.rankings, path.name
+            for warning in result.warnings:
+                assert "\n" not in warning and warning.startswith("line "), (path.name, warning)
+            if kind == "top":  # byte slicing changes nothing for these ASCII captures
+                from lagwatch.parsers.top import parse_top
+
+                as_bytes = parse_top(data)
+                as_text = parse_top(data.decode("utf-8", "replace"))
+                assert [[r.values for r in b.rows] for b in as_bytes.blocks] == [
+                    [r.values for r in b.rows] for b in as_text.blocks
+                ], path.name
+
+
+def test_show_all_ranks_the_sampled_block_only_and_no_coalition():
+    a = analyze(SHOW_ALL.read_bytes())
+    assert a.format == "powermetrics-text"
+    (item,) = a.rankings
+    assert item.kind == "sampled" and item.ranking.interval_s == pytest.approx(5.00321)
+    names = {r.name for r in item.ranking.processes}
+    assert names == {"Safari", "com.apple.WebKit.WebContent", "kernel_task", "mds_stores"}
+    r = rows(item)
+    assert r[1801].cpu_percent == 40.0 and r[1801].energy_impact == 45.1
+    assert r[1801].gpu_percent == 4.8 and r[1801].wakeups_per_s == 130.0
+    assert item.ranking.energy_source == "powermetrics"
+    lifetime = [w for w in a.warnings if "Lifetime" in w]
+    assert len(lifetime) == 1 and lifetime[0].startswith("line 10:")
+
+
+def test_a_lifetime_block_alone_is_nothing_usable():
+    text = SHOW_ALL.read_text()
+    lifetime_only = text[: text.index("*** Sampled system activity")]
+    with pytest.raises(CaptureError) as err:
+        analyze(lifetime_only.encode())
+    assert err.value.line == 10 and "sampled interval" in err.value.message
+
+
+def test_damaged_show_all_keeps_every_whole_row_with_one_warning_per_problem():
+    lines = SHOW_ALL.read_text().split("\n")
+    start = lines.index("*** Sampled system activity (Mon Mar 16 10:20:35 2020 +0100) "
+                        "(5003.21ms elapsed) ***")  # fmt: skip
+    wc = next(i for i in range(start, len(lines)) if "com.apple.WebKit.WebContent" in lines[i])
+    mds = next(i for i in range(start, len(lines)) if lines[i].startswith("  mds_stores"))
+    lines[wc] = lines[wc][:60]  # cut inside the row
+    lines[mds] = lines[mds].replace("95.00", "9x.00", 1)  # a damaged figure
+    a = analyze("\n".join(lines).encode())
+    (item,) = a.rankings
+    assert {r.name for r in item.ranking.processes} == {"Safari", "kernel_task"}
+    damage = [w for w in a.warnings if f"line {wc + 1}:" in w or f"line {mds + 1}:" in w]
+    assert len(damage) == 2 and all("\n" not in w for w in damage)
+
+
+def test_macos26_sampled_and_summary_blocks_both_ranked():
+    a = analyze(SUMMARY_26.read_bytes())
+    assert [i.kind for i in a.rankings] == ["sampled", "summary"] and not a.warnings
+    summary = rows(a.rankings[1])
+    assert summary[8123].cpu_percent == 81.24 and summary[406].gpu_percent == 1.25
+    assert a.rankings[1].ranking.processes[0].pid == 8123  # the culprit: 81 % CPU

@@ -16,14 +16,15 @@ from lagwatch.cli import history_cmd
 from lagwatch.exporter.series import COUNTERS, GAUGES, accumulate, gauges, series_specs
 from lagwatch.model import PROCESS_KEYS, ProcessRow, ProcessSample
 from lagwatch.ranking import SORT_KEYS, compute_row
-from lagwatch.render.table import ranking_table
+from lagwatch.render.table import plain_line, process_columns, ranking_table, shown_columns
 from lagwatch.scoring import BANDS
 from lagwatch.store.policy import summarize
 from lagwatch.tui import view
 from lagwatch.units import compact_number
 
 # Contract keys that are not measured figures: who the process is, and the verdict on it.
-NOT_METRICS = {"pid", "ppid", "name", "user", "state", "restricted", "score", "dominant"}
+NOT_METRICS = {"pid", "ppid", "name", "user", "state", "restricted", "score", "dominant",
+               "cmdline"}  # fmt: skip
 
 # A catalogue entry no view knows by name: a narrow twin of the (wide) context switches.
 DUMMY = MetricSpec(
@@ -128,14 +129,14 @@ def test_tables_are_built_from_the_catalogue() -> None:
     assert [k for k in keys if k in catalogue.BY_KEY] == [m.key for m in table_metrics(True)]
     dummy_col = [c for c in view.columns(WITH_DUMMY) if c.header == "DUMMY"]
     assert len(dummy_col) == 1 and dummy_col[0].cell(rk.processes[0]) == "4321"
-    # History: the same headers and cells.
+    # History: the same columns, cells and fitting (render.table), after its TIME column.
     narrow = table_metrics(False, WITH_DUMMY)
-    columns = history_cmd.table_columns(narrow)
-    assert [h for h, _, _ in columns][-len(narrow) :] == [m.header for m in narrow]
-    cells = history_cmd.row_cells(rk.processes[0], narrow)
-    assert cells[-1] == "4321"
-    line = history_cmd.table_line(["2026-11-25 14:00:00", *cells], columns)
-    assert line.endswith(" 4321")
+    columns = [history_cmd.TIME, *process_columns(narrow)]
+    line = history_cmd.Line(rk.processes[0], "14:00:00")
+    layout = shown_columns(columns, [line], None)
+    assert [c.header for c, _ in layout][-len(narrow) - 1 : -1] == [m.header for m in narrow]
+    text = plain_line([c.fitted(line, w) for c, w in layout], layout)
+    assert text.startswith("14:00:00") and " 4321 " in text
 
 
 def test_labels_and_timeline_come_from_the_catalogue() -> None:

@@ -21,6 +21,8 @@ from lagwatch.live import LiveState
         ("localhost:1", ("localhost", 1)),
         ("[::1]:9683", ("::1", 9683)),
         ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+        (":9683", ("", 9683)),  # every interface, as node_exporter's :9100
+        ("[::]:9683", ("::", 9683)),
     ],
 )
 def test_parse_listen_accepts(text: str, want: tuple[str, int]) -> None:
@@ -31,7 +33,10 @@ def test_parse_listen_accepts(text: str, want: tuple[str, int]) -> None:
     ("text", "why"),
     [
         ("9683", "not HOST:PORT"),
-        (":9683", "not HOST:PORT"),
+        ("[localhost]:9683", "not an IPv6 address"),
+        ("[::1]9683", "not HOST:PORT"),
+        ("a b:9683", "spaces"),
+        ("host\x1b[2J:9683", "control characters"),
         ("host:", "port must be"),
         ("host:http", "port must be"),
         ("host:0", "port must be"),
@@ -50,7 +55,7 @@ def test_bad_listen_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "lagwatch daemon: error: Invalid value for '--listen': 'nope' is not HOST:PORT "
-        "(e.g. 127.0.0.1:9683)"
+        "(e.g. 127.0.0.1:9683, [::1]:9683, :9683)"
     ]
     assert not (tmp_path / "h.db").exists()
 

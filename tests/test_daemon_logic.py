@@ -3,6 +3,7 @@ episodes, and the loop itself driven by a fake clock and a fake sampler."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from lagwatch.daemon.clocks import SystemClock, clock_ids
 from lagwatch.daemon.loop import Daemon, DaemonConfig
 from lagwatch.daemon.pause import PauseTracker, classify_gap, rank_suspects
-from lagwatch.daemon.ring import RingBuffer, RingEntry
+from lagwatch.daemon.ring import RingBuffer, RingEntry, process_tree
 from lagwatch.daemon.rogue import RogueConfig, RogueTracker
 from lagwatch.events import Event
 from lagwatch.live import LiveState
@@ -77,6 +78,29 @@ def test_ring_buffer_is_bounded_in_time_and_rows() -> None:
     assert ring.window(T0, T0 + 100)[0].time >= T0 + 29 - 10
     # Top 3, plus any at or above 50, at most 5.
     assert [r.pid for r in entry.rows] == [9, 8, 7, 6, 5]
+
+
+def child(pid: int, ppid: int, score: float, name: str | None = None) -> ProcessRow:
+    r = row(pid, score, name=name)
+    r.ppid = ppid
+    return r
+
+
+def test_process_tree_is_a_process_and_all_its_descendants() -> None:
+    rows = [row(1, 0.0), child(500, 1, 10.0, "lagwatch"), child(501, 500, 5.0, "sudo"),
+            child(502, 501, 80.0, "powermetrics"), child(7, 1, 50.0),
+            child(600, 601, 1.0), child(601, 600, 1.0)]  # fmt: skip
+    assert process_tree(rows, 500) == {(500, 1), (501, 1), (502, 1)}
+    assert process_tree(rows, 600) == {(600, 1), (601, 1)}  # a ppid cycle ends
+    assert process_tree(rows, 999) == set()
+
+
+def test_ring_never_keeps_the_daemon_or_the_tools_it_runs() -> None:
+    ring = RingBuffer(exclude_tree_of=500)
+    rows = [child(500, 1, 90.0, "lagwatch"), child(502, 500, 85.0, "powermetrics"),
+            child(7, 1, 30.0, "hog")]  # fmt: skip
+    assert [r.pid for r in ring.add(ranking(T0, rows)).rows] == [7]
+    assert [r.pid for r in RingBuffer().add(ranking(T0, rows)).rows] == [500, 502, 7]
 
 
 def test_rank_suspects_before_and_after() -> None:
@@ -235,7 +259,7 @@ class ScriptedDaemon(Daemon):
             self.on_wait(self)
 
 
-def make_daemon(tmp_path: Path, script, on_wait=None, **config):
+def make_daemon(tmp_path: Path, script, on_wait=None, own_pid: int | None = None, **config):
     clock = FakeClock()
     samplers: list[FakeSampler] = []
 
@@ -246,7 +270,9 @@ def make_daemon(tmp_path: Path, script, on_wait=None, **config):
     recorder = Recorder(tmp_path / "h.db")
     cfg = DaemonConfig(**{"interval_s": 1.0, "rogue": RogueConfig(sustain_s=3), **config})
     state = LiveState()
-    daemon = ScriptedDaemon(make, recorder, state, cfg, clock=clock, on_wait=on_wait)
+    daemon = ScriptedDaemon(
+        make, recorder, state, cfg, clock=clock, on_wait=on_wait, own_pid=own_pid
+    )
     return daemon, clock, samplers, state
 
 
@@ -277,6 +303,57 @@ def test_loop_records_a_frozen_daemon_as_one_pause_with_suspects(tmp_path: Path)
     live_pause = next(e for e in live["recent_events"] if e.kind == "pause")
     assert live_pause.id == pause["id"]  # the live copy was replaced by its completed version
     assert live_pause.details["ticks_after"] == 3
+
+
+def test_the_daemon_never_suspects_itself_or_its_children(tmp_path: Path) -> None:
+    def freeze(d: ScriptedDaemon) -> None:
+        if d.waits == 30:
+            d.clock.awake += 4.0
+            d.clock.total += 4.0
+
+    # The daemon (pid 500) scores highest, and so does the tool it runs; the hog is third.
+    rows = [child(500, 1, 90.0, "lagwatch"), child(501, 500, 85.0, "powermetrics"),
+            child(50, 1, 40.0, "hog")]  # fmt: skip
+    daemon, _, _, _ = make_daemon(tmp_path, lambda n: rows, on_wait=freeze, own_pid=500)
+    daemon.run(max_ticks=15)
+    with History(tmp_path / "h.db") as h:
+        (pause,) = [e for e in h.events() if e.kind == "pause"]
+        story = h.event(pause.id)
+    assert [s["pid"] for s in pause.suspects] == [50]
+    assert {item["pid"] for item in story.timeline} == {50}
+    # What it records is not filtered: the history still holds every process.
+    with History(tmp_path / "h.db") as h:
+        latest = h.latest()
+    assert latest is not None and {r.pid for r in latest.processes} == {500, 501, 50}
+
+
+def test_an_episode_cut_short_by_stopping_the_daemon_says_so(tmp_path: Path) -> None:
+    """`events` and `why` (text and JSON) tell an episode the daemon stopped watching from
+    one that ended on its own."""
+    from click.testing import CliRunner
+
+    from lagwatch.cli import cli
+
+    def stop_after(d: ScriptedDaemon) -> None:
+        if d.waits == 40:  # the hog is still at it: only the daemon stops
+            d.request_stop()
+
+    daemon, _, _, _ = make_daemon(tmp_path, lambda n: [row(50, 80.0, name="hog")], stop_after)
+    daemon.run()
+    db = str(tmp_path / "h.db")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["events", "--db", db, "--json"])
+    (episode,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert episode["kind"] == "rogue" and episode["ongoing"] is False
+    assert (episode["ended"], episode["cut_short"]) == ("daemon stopped", True)
+    assert episode["details"]["ended"] == "daemon stopped"  # as before: keys are only added
+    text = runner.invoke(cli, ["events", "--db", db]).output
+    assert "(cut short: daemon stopped)" in text
+    story = runner.invoke(cli, ["why", str(episode["id"]), "--db", db]).output
+    assert "was cut short: the daemon stopped" in story
+    why_json = json.loads(runner.invoke(cli, ["why", str(episode["id"]), "--db", db, "--json"])
+                          .output)  # fmt: skip
+    assert why_json["event"]["cut_short"] is True
 
 
 def test_loop_does_not_count_sleep_as_pause(tmp_path: Path) -> None:

@@ -76,7 +76,11 @@ def test_cpu_hog_gets_the_largest_share_and_totals_add_up(cpu_hog):
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["mode"] == "sampled" and report["period_s"] == 30.0
-    assert report["rankings"] == 30 and report["covered_s"] == pytest.approx(30.0, rel=0.05)
+    # Sampling stops as soon as the intervals cover the period (less half an interval): how
+    # many intervals that takes depends on how late a loaded machine wakes the sampler.
+    overlaps = [i["overlap_s"] for i in report["intervals"]]
+    assert report["rankings"] == len(overlaps)
+    assert sum(overlaps[:-1]) < 30.0 - 0.5 <= report["covered_s"]
     # No RAPL on this machine: model-based energy-impact-seconds, no joules.
     assert report["energy_sources"] == ["model"] and report["power_measured"] is False
     assert report["total"]["energy_j"] is None
@@ -96,7 +100,7 @@ def test_cpu_hog_gets_the_largest_share_and_totals_add_up(cpu_hog):
 
     # Totals agree with the sum over the samples, exactly: re-add every interval's
     # contributions in the order the command added them.
-    assert len(report["intervals"]) == 30
+    assert len(report["intervals"]) == report["rankings"]
     total = 0.0
     per_process: dict[str, float] = {}
     for interval in report["intervals"]:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import run_lagwatch
-from lagwatch.energy.apps import app_of
+from lagwatch.apps import app_of
 from lagwatch.energy.integrate import EnergyIntegrator
 from lagwatch.model import ProcessRow, Ranking
 

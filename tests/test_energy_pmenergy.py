@@ -197,7 +197,7 @@ def test_no_library_is_loaded_at_import():
         "ctypes.CDLL = trap\n"
         "ctypes.cdll.LoadLibrary = trap\n"
         "import lagwatch.energy, lagwatch.energy.darwin, lagwatch.energy.pmenergy\n"
-        "import lagwatch.energy.integrate, lagwatch.energy.apps, lagwatch.sources.rapl\n"
+        "import lagwatch.energy.integrate, lagwatch.apps, lagwatch.sources.rapl\n"
         "import lagwatch.cli.energy_cmd\n"
         "print('ok')\n"
     )

@@ -76,7 +76,10 @@ def test_metrics_page(exporter, state) -> None:
     assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
     names = {f.name for f in text_string_to_metric_families(body.decode())}
     assert "lagwatch_process_score" in names
-    assert 'lagwatch_process_score{dominant="cpu",name="hog",pid="42"} 77.0' in body.decode()
+    assert 'lagwatch_process_score{name="hog",pid="42"} 77.0' in body.decode()
+    assert 'lagwatch_process_dominant_info{name="hog",pid="42",resource="cpu"} 1.0' in (
+        body.decode()
+    )
 
 
 def test_metrics_gzip_and_openmetrics(exporter, state) -> None:

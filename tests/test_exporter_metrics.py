@@ -81,7 +81,10 @@ def test_names_types_and_labels_parse() -> None:
         assert name in fams, name
         assert fams[name].type == kind, name
     score = h.samples("lagwatch_process_score")
-    assert score["10"] == ({"pid": "10", "name": "hog", "dominant": "cpu"}, 80.0)
+    assert score["10"] == ({"pid": "10", "name": "hog"}, 80.0)
+    blamed = h.samples("lagwatch_process_dominant_info")
+    assert blamed["10"] == ({"pid": "10", "name": "hog", "resource": "cpu"}, 1.0)
+    assert fams["lagwatch_process_dominant_info"].type == "gauge"  # info, in the text format
     assert set(h.samples("lagwatch_process_memory_bytes")["10"][0]) == {"pid", "name"}
     assert h.value("lagwatch_processes") == 2
     assert h.value("lagwatch_sweep_seconds") == pytest.approx(0.01)
@@ -181,19 +184,24 @@ def test_lingering_series_are_capped() -> None:
     assert sorted(p for p, (_, v) in in_top.items() if v == 0.0) == ["24", "25", "26", "27"]
 
 
-def test_dominant_change_replaces_the_score_series() -> None:
+def test_dominant_change_keeps_the_score_series() -> None:
+    # The blame is its own info series: the score series stays the same series (no churn).
     h = Harness()
     h.publish([row(5, 60.0, dominant="cpu")])
-    h.publish([row(5, 60.0, dominant="disk")], t=T0 + 1)
-    text = h.text()
-    assert 'dominant="disk"' in text
-    assert 'dominant="cpu"' not in text
+    before = h.samples("lagwatch_process_score")["5"][0]
+    h.publish([row(5, 61.0, dominant="disk")], t=T0 + 1)
+    assert h.samples("lagwatch_process_score")["5"] == (before, 61.0)
+    blamed = [
+        line for line in h.text().splitlines() if line.startswith("lagwatch_process_dominant_info")
+    ]
+    assert blamed == ['lagwatch_process_dominant_info{name="proc5",pid="5",resource="disk"} 1.0']
 
 
-def test_unknown_dominant_is_labelled_none() -> None:
+def test_unknown_dominant_has_no_info_series() -> None:
     h = Harness()
-    h.publish([row(5, 0.0, dominant=None)])
-    assert h.samples("lagwatch_process_score")["5"][0]["dominant"] == "none"
+    h.publish([row(5, 0.0, dominant=None), row(6, 50.0, dominant="memory")])
+    assert set(h.samples("lagwatch_process_score")) == {"5", "6"}
+    assert set(h.samples("lagwatch_process_dominant_info")) == {"6"}  # unknown is no series
 
 
 def test_awkward_process_names_round_trip() -> None:
@@ -212,7 +220,8 @@ def test_self_metrics_follow_live_state() -> None:
     assert h.value("lagwatch_pause_events_total") == 2
     assert h.value("lagwatch_rogue_events_total") == 1
     assert h.value("lagwatch_last_tick_timestamp_seconds") == pytest.approx(T0)
-    assert h.value("lagwatch_system_cpu_count") == 2
+    assert h.value("lagwatch_system_cpus") == 2
+    assert h.value("lagwatch_system_cpu_count") is None  # "_count" is a histogram's suffix
 
 
 def test_no_ranking_yet_still_serves_self_metrics() -> None:
@@ -232,6 +241,12 @@ def test_system_figures_get_prometheus_names_and_base_units() -> None:
     assert system_metric_name("idle_ns") == ("lagwatch_system_idle_seconds", 1e-9, False)
     assert system_metric_name("swapins_per_s") == ("lagwatch_system_swapins_per_second", 1.0, False)
     assert system_metric_name("pageouts_total") == ("lagwatch_system_pageouts", 1.0, True)
+    # promtool: "_count", "_sum" and "_bucket" end only histograms and summaries.
+    assert system_metric_name("cpu_count") == ("lagwatch_system_cpus", 1.0, False)
+    assert system_metric_name("gpu_core_count") == ("lagwatch_system_gpu_cores", 1.0, False)
+    assert system_metric_name("wait_sum") == ("lagwatch_system_wait_summed", 1.0, False)
+    # top's "Processes: 412 total" is a count now, not a counter.
+    assert system_metric_name("processes_total") == ("lagwatch_system_processes", 1.0, False)
     assert system_metric_name("load-avg 1m") == ("lagwatch_system_load_avg_1m", 1.0, False)
     assert system_metric_name("cpu_energy_mj") == ("lagwatch_system_cpu_energy_joules", 1e-3, False)
     assert system_metric_name("gpu_frequency_hz") == (

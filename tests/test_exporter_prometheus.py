@@ -1,6 +1,7 @@
 """End to end: a real Prometheus scrapes `lagwatch daemon --listen` while a stress-ng CPU hog
-runs, and its HTTP API returns the hog's score series. Everything on 127.0.0.1, killed in
-finally."""
+runs, and its HTTP API returns the hog's score series, the resource it is blamed on, and what
+the shipped rules (contrib/prometheus/lagwatch-rules.yml) record from them. Everything on
+127.0.0.1, killed in finally."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from conftest import need
 from exporter_harness import free_port, start_daemon, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus" / "lagwatch-rules.yml"
 
 
 def http_json(url: str) -> dict | None:
@@ -75,9 +79,15 @@ def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
         target = url.removeprefix("http://")
 
         port = free_port()
+        # The shipped rules, evaluated every second here instead of every 30 s.
+        rules = yaml.safe_load(RULES.read_text())
+        for group in rules["groups"]:
+            group["interval"] = "1s"
+        (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
         config = tmp_path / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "rule_files: [rules.yml]\n"
             "scrape_configs:\n  - job_name: lagwatch\n"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
@@ -109,10 +119,15 @@ def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
         ], 60, procs)  # fmt: skip
         assert up
 
-        # Blamed on CPU; how many points it scores depends on how busy the machine is.
+        # Blamed on CPU (the resource is its own info series, joined on the process); how
+        # many points it scores depends on how busy the machine is.
         def hog_score() -> list[dict]:
-            series = query(prom, f'lagwatch_process_score{{pid="{pid}"}}')
-            return [r for r in series if r["metric"].get("dominant") == "cpu"]
+            series = query(
+                prom,
+                f'lagwatch_process_score{{pid="{pid}"}} * on (instance, job, pid, name) '
+                "group_left (resource) lagwatch_process_dominant_info",
+            )
+            return [r for r in series if r["metric"].get("resource") == "cpu"]
 
         series = wait_for("the hog's lagwatch_process_score series", hog_score, 60, procs)
         labels = series[0]["metric"]
@@ -138,6 +153,27 @@ def test_prometheus_scrapes_the_hogs_score(tmp_path: Path) -> None:
         assert in_top and int(in_top[0]["value"][1]) <= 20
         count = query(prom, 'count(lagwatch_process_score{job="lagwatch"})')
         assert count and int(count[0]["value"][1]) <= 40
+
+        # The shipped recording rules evaluate without error on real series (no many-to-many
+        # matches, no missing labels) and record the hog's CPU in cores.
+        cores = wait_for("the recorded CPU of the hog", lambda: query(
+            prom, f'lagwatch_process:cpu_cores:rate1m{{pid="{pid}"}}'
+        ), 60, procs)  # fmt: skip
+        assert 0 < float(cores[0]["value"][1]) < 1.1
+        share = wait_for("the recorded CPU share of the machine", lambda: query(
+            prom, "instance:lagwatch_cpu_utilisation:ratio_rate1m"
+        ), 60, procs)  # fmt: skip
+        assert 0 < float(share[0]["value"][1]) <= 1.05
+
+        def evaluated_rules() -> list[dict]:
+            groups = (http_json(f"{prom}/api/v1/rules") or {}).get("data", {}).get("groups", [])
+            found = [rule for group in groups for rule in group["rules"]]
+            done = all(r.get("lastEvaluation", "").startswith("2") for r in found)
+            return found if found and done else []
+
+        evaluated = wait_for("every rule evaluated", evaluated_rules, 60, procs)
+        assert {r["name"]: r["health"] for r in evaluated if r["health"] != "ok"} == {}
+        assert {r["name"]: r.get("lastError") for r in evaluated if r.get("lastError")} == {}
     finally:
         for proc in procs.values():
             stop(proc)

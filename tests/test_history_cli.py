@@ -77,25 +77,34 @@ def test_history_csv_one_row_per_process_per_tick(db: Path) -> None:
 
 
 def test_history_table_and_filters(db: Path) -> None:
-    res = run_lagwatch("history", "--db", str(db), "--pid", "101", "--top", "1")
+    res = run_lagwatch("history", "--db", str(db), "--pid", "101", "--limit", "1")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].split()[:4] == ["TIME", "PID", "NAME", "SCORE"]
-    assert len(lines) == 31 and all(" 101 compiler " in line for line in lines[1:])
+    assert lines[1].startswith("-- ") and lines[1].endswith(" --")  # the day, then times
+    assert len(lines) == 32 and all(" 101 compiler " in line for line in lines[2:])
+    # `--top` is still understood (the old name of --limit), but not both at once.
+    old = run_lagwatch("history", "--db", str(db), "--pid", "101", "--top", "1")
+    assert old.stdout == res.stdout
+    both = run_lagwatch("history", "--db", str(db), "--top", "1", "--limit", "1")
+    assert both.returncode == 2 and "--top" in both.stderr
     until = str(T0 + 4.5)
     res = run_lagwatch("history", "--db", str(db), "--until", until, "--format", "json")
     assert len(res.stdout.splitlines()) == 5
     empty = run_lagwatch("history", "--db", str(db), "--pid", "999")
     assert empty.returncode == 0
-    assert "no recorded ticks for that process" in empty.stderr
+    assert "no recorded ticks for those processes" in empty.stderr
 
 
 def test_history_bad_input_is_one_line(db: Path, tmp_path: Path) -> None:
     res = run_lagwatch("history", "--db", str(db), "--since", "yesterdayish")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "--since" in res.stderr
-    both = run_lagwatch("history", "--db", str(db), "--pid", "1", "--name", "x")
-    assert both.returncode == 2 and "not both" in both.stderr
+    for bad in (["--pid", "x"], ["--name", "re:("], ["--limit", "0"], ["--until", "nan"],
+                ["--since", "inf"], ["--limit", "10000000000"]):  # fmt: skip
+        res = run_lagwatch("history", "--db", str(db), *bad)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (bad, res)
+        assert bad[0] in res.stderr and "Traceback" not in res.stderr
     missing = run_lagwatch("history", "--db", str(tmp_path / "none.db"))
     assert missing.returncode == 1 and "no history at" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -173,3 +182,27 @@ def test_a_damaged_database_is_one_line_for_every_reader(db: Path, tmp_path: Pat
         assert "malformed" in res.stderr and len(res.stderr.splitlines()) == 1
     status = json.loads(run_lagwatch("status", "--db", str(damaged), "--json").stdout)
     assert "malformed" in status["error"] and status["last_pause"] is None
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_history_and_events_fit_the_width_with_whole_numbers(db: Path, columns: int) -> None:
+    env = {"COLUMNS": str(columns)}
+    res = run_lagwatch("history", "--db", str(db), "--limit", "3", env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines and all(len(line) <= columns for line in lines), lines
+    head = lines[0].split()
+    # No source recorded GPU or network figures: those columns are left out, not "-".
+    assert "GPU%" not in head and "NET" not in head
+    for line in lines[2:]:
+        cells = line.split()
+        assert cells[1].isdigit() and cells[-1] != "-"
+        # The last column shown is whole: the same text as at the widest width.
+    wide = run_lagwatch("history", "--db", str(db), "--limit", "3", env={"COLUMNS": "400"})
+    wide_cells = [line.split() for line in wide.stdout.splitlines()[2:]]
+    for narrow, full in zip((ln.split() for ln in lines[2:]), wide_cells, strict=True):
+        assert narrow[-1] in full  # a number is never cut: it is one of the full row's cells
+    events = run_lagwatch("events", "--db", str(db), env=env)
+    assert events.returncode == 0, events.stderr
+    assert all(len(line) <= columns for line in events.stdout.splitlines()), events.stdout
+    assert "compiler (pid 101" in " ".join(events.stdout.split())  # wrapped, never cut

@@ -91,138 +91,7 @@ def raises_soon(read: Callable[[], object]) -> SourceError:
     return until(attempt, "SourceError")  # type: ignore[return-value]
 
 
-# --- top ---------------------------------------------------------------------------------------
-
-
-def top_block(date: str, rows: list[tuple], total: int | None = None) -> bytes:
-    total = len(rows) if total is None else total
-    lines = [
-        f"Processes: {total} total, 1 running, {total - 1} sleeping, 20 threads ",
-        date,
-        "Load Avg: 1.00, 1.00, 1.00 ",
-        "PhysMem: 15G used (2105M wired, 1578M compressor), 1024M unused.",
-        "",
-        "PID    PPID  UID USER   COMMAND          STATE    %CPU POWER IDLEW PAGEINS CSW  MEM   #TH  TIME",  # noqa: E501
-    ]
-    for pid, name, cpu, power, idlew, pageins, csw, mem, th, t in rows:
-        lines.append(
-            f"{pid:<6} 1     501 me     {name:<16} sleeping {cpu:<4} {power:<5} {idlew:<5} "
-            f"{pageins:<7} {csw:<4} {mem:<5} {th:<4} {t}"
-        )
-    return ("\n".join(lines) + "\n\n").encode()
-
-
-BLOCK1 = top_block("2026/01/02 03:04:05", [
-    (10, "Google Chrome He", "0.0", "0.0", 100, 50, 1000, "100M", "22/1", "00:10.00"),
-    (11, "idle", "0.0", "0.0", 5, 1, 10, "1M", "1", "00:01.00"),
-])  # fmt: skip
-BLOCK2 = top_block("2026/01/02 03:04:06", [
-    (10, "Google Chrome He", "80.0", "90.0", 300, 90, 1400, "120M+", "22/1", "00:10.80"),
-    (11, "idle", "0.0", "0.0", 5, 1, 10, "1M", "1", "00:01.00"),
-])  # fmt: skip
-
-
-def test_top_command_line():
-    argv = top_live.command(2.4, "/usr/bin/top")
-    assert argv[:6] == ["/usr/bin/top", "-l", "0", "-s", "2", "-F"]
-    assert argv[6] == "-stats" and "idlew" in argv[7] and "power" in argv[7]
-
-
-def test_top_source_streams_blocks_with_top_rates(tmp_path):
-    argv_file = tmp_path / "top.argv"
-    exe, (gate,) = fake(tmp_path, "top", [BLOCK1, BLOCK2], argv_file=str(argv_file))
-    src = top_live.TopSource(executable=exe, interval_s=1.0)
-    try:
-        first = src.read()  # waits for top's first block
-        assert json.loads(argv_file.read_text()) == top_live.command(1.0, exe)[1:]
-        by_pid = {s.pid: s for s in first.processes}
-        chrome = by_pid[10]
-        assert (chrome.name, chrome.ppid, chrome.uid) == ("Google Chrome He", 1, 501)
-        assert chrome.user == "me"
-        assert (chrome.memory_bytes, chrome.threads, chrome.state) == (100 * M, 22, "sleeping")
-        assert chrome.rates is None  # the first block of top -l has no rates
-        assert first.system["memory_total_bytes"] == 16 * (1 << 30)
-        open_gate(gate)
-
-        def second_block():
-            reading = src.read()
-            sample = {s.pid: s for s in reading.processes}[10]
-            return sample if sample.rates else None
-
-        chrome = until(second_block, "top's second block")
-        rates = chrome.rates
-        assert rates["cpu_percent"] == 80.0 and rates["energy_impact"] == 90.0
-        assert chrome.memory_bytes == 120 * M
-        # Counter rates share the measured interval: their ratio is the counters' ratio.
-        assert rates["wakeups_per_s"] > 0
-        assert rates["wakeups_per_s"] / rates["pageins_per_s"] == pytest.approx(200 / 40)
-        assert rates["ctx_switches_per_s"] / rates["pageins_per_s"] == pytest.approx(400 / 40)
-        idle = {s.pid: s for s in src.read().processes}[11]
-        assert idle.rates["wakeups_per_s"] == 0.0 and idle.rates["cpu_percent"] == 0.0
-    finally:
-        src.close()
-    assert src._child.proc.poll() is not None  # close() ended the child
-
-
-def test_top_source_under_the_sampler(tmp_path):
-    exe, (gate,) = fake(tmp_path, "top", [BLOCK1, BLOCK2])
-    sampler = Ticker(Sampler([top_live.TopSource(argv=[exe])], platform="macos"))
-    try:
-        assert sampler.tick() is None  # the first reading has nothing to compare with
-        open_gate(gate)
-
-        def ranked():
-            ranking = sampler.tick()
-            return ranking if ranking and ranking.processes[0].cpu_percent else None
-
-        ranking = until(ranked, "a ranking with top's rates")
-        assert ranking.sources == ["top"] and ranking.energy_source == "top-power"
-        top = ranking.processes[0]
-        assert (top.pid, top.cpu_percent, top.energy_impact) == (10, 80.0, 90.0)
-        assert top.subscores["cpu"] > 0
-    finally:
-        sampler.close()
-
-
-def test_top_block_complete_only_when_all_rows_are_in(tmp_path):
-    # The header says 3 processes but 2 rows come: the block ends when the next one starts.
-    short = top_block("2026/01/02 03:04:05", [
-        (10, "a", "0.0", "0.0", 1, 1, 1, "1M", "1", "00:00.01"),
-        (11, "b", "0.0", "0.0", 1, 1, 1, "1M", "1", "00:00.01"),
-    ], total=3)  # fmt: skip
-    exe, (gate,) = fake(tmp_path, "top", [short, BLOCK2])
-    src = top_live.TopSource(argv=[exe], first_sample_timeout_s=60)
-    try:
-        open_gate(gate)
-        reading = src.read()
-        assert sorted(s.pid for s in reading.processes) == [10, 11]
-    finally:
-        src.close()
-
-
-def test_top_death_is_reported(tmp_path):
-    exe, _ = fake(tmp_path, "top", [BLOCK1], stderr="top: kernel said no\n", exit=3)
-    src = top_live.TopSource(argv=[exe])
-    try:
-        exc = raises_soon(src.read)
-        assert "exited with status 3" in str(exc) and "kernel said no" in str(exc)
-    finally:
-        src.close()
-
-
-def test_top_garbage_is_reported(tmp_path):
-    exe, _ = fake(tmp_path, "top", [b"usage: top [-a | -d | -e | -c <mode>]\n"])
-    src = top_live.TopSource(argv=[exe], first_sample_timeout_s=0.5)
-    try:
-        exc = raises_soon(src.read)
-        assert "no sample" in str(exc) and "usage: top" in str(exc)
-    finally:
-        src.close()
-
-
-def test_top_missing_executable(tmp_path):
-    with pytest.raises(SourceError, match="cannot run"):
-        top_live.TopSource(argv=[str(tmp_path / "no-such-top")])
+# --- top: tests/test_top_source.py (an augmenting source since issue 11) ------------------------
 
 
 # --- powermetrics ------------------------------------------------------------------------------
@@ -426,13 +295,7 @@ def test_powermetrics_silence_is_reported(tmp_path):
 
 def test_registered_as_the_issue_says():
     top = registry.by_name("top")
-    assert (top.kind, top.platforms, top.priority, top.needs_root) == (
-        "processes",
-        ("darwin",),
-        60,
-        False,
-    )
-    assert registry.by_name("libproc").priority < top.priority < registry.by_name("psutil").priority
+    assert (top.kind, top.platforms, top.needs_root) == ("augment", ("darwin",), False)
     pm = registry.by_name("powermetrics")
     assert (pm.kind, pm.platforms, pm.needs_root) == ("augment", ("darwin",), True)
     if sys.platform != "darwin":

@@ -120,6 +120,23 @@ def test_own_J_capture_without_time_column_and_cut_last_row() -> None:
     }
 
 
+@pytest.mark.parametrize("errors", ["replace", "surrogateescape"])
+def test_own_J_capture_non_ascii_names_cut_at_15_bytes(errors: str) -> None:
+    """`nettop -P -J bytes_in,bytes_out -d`: no time column, `,bytes_in,bytes_out,` headers,
+    trailing commas; names cut at 15 bytes, one of them inside a UTF-8 character. The live
+    source decodes with errors="replace", a capture may come with "surrogateescape"."""
+    data = (FIXTURES / "nettop_P_J_d_nonascii-names.csv").read_bytes()
+    frames = parse_nettop(data.decode("utf-8", errors))
+    assert [len(f.rows) for f in frames] == [3, 3] and not frames[0].warnings
+    got = [(r.pid, r.name, r.name_truncated, r.bytes_total) for r in frames[0].rows]
+    assert got == [
+        (2310, "テキストエ", True, 1048576 + 65536),  # 5 characters, 15 bytes: may be cut
+        (4120, "Zoom 会議ア", True, 500),  # the half character dropped
+        (733, "Übersicht", False, 30),  # 10 bytes
+    ]
+    assert accumulate(frames, delta_mode=True)[4120] == ("Zoom 会議ア", 550)
+
+
 def test_own_capture_ipv6_sockets_units_and_junk() -> None:
     (frame,) = parse_nettop((FIXTURES / "nettop_L1_sockets_ipv6_units.csv").read_text())
     assert [r.pid for r in frame.rows] == [4242, 901]  # the tcp6 row ending ".443" is no pid

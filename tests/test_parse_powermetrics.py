@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import plistlib
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -383,3 +384,77 @@ def test_text_that_is_not_powermetrics_is_a_clean_error():
     with pytest.raises(CaptureError) as err:
         parse_powermetrics_text("\nhello\n")
     assert err.value.line == 2
+
+
+# --- text variants written here (tests/fixtures/powermetrics/README.md) ----------------------------
+
+OWN = Path(__file__).parent / "fixtures" / "powermetrics"
+SHOW_ALL = OWN / "powermetrics_show-all_lifetime-then-sampled_macos10.12_CONSTRUCTED.txt"
+SUMMARY_26 = OWN / "powermetrics_macos26_sampled-then-summary_CONSTRUCTED.txt"
+
+
+def test_show_all_lifetime_block_then_sampled_block():
+    cap = parse_powermetrics_text(SHOW_ALL.read_text())
+    assert cap.machine["smc_version"] == "2.30f2" and cap.machine["os_version"] == "16G29"
+    lifetime, sampled = cap.samples
+    assert lifetime.kind == "lifetime" and lifetime.elapsed_s is None  # 0.00 ms: no interval
+    assert sampled.kind == "sampled" and sampled.elapsed_s == pytest.approx(5.00321)
+    assert not lifetime.warnings and not sampled.warnings
+    assert sampled.system["package_power_watts"] == 9.21
+
+
+def test_show_all_coalitions_are_not_processes_and_members_are():
+    (_, s) = parse_powermetrics_text(SHOW_ALL.read_text()).samples
+    assert [(c.id, c.name) for c in s.coalitions] == [
+        (519, "com.apple.Safari"), (1, "kernel_coalition"), (301, "com.apple.Spotlight")
+    ]  # fmt: skip
+    assert sorted(t.pid for t in s.tasks) == [0, 512, 1742, 1801]
+    safari = s.coalitions[0]
+    assert [t.name for t in safari.tasks] == ["Safari", "com.apple.WebKit.WebContent"]
+    # A coalition row leaves User% and Deadlines blank: the values after them are placed
+    # under their own headers, not shifted left.
+    assert (safari.cpu_ms_per_s, safari.intr_wakeups_per_s, safari.idle_wakeups_per_s) == (
+        512.30, 610.20, 220.10
+    )  # fmt: skip
+    assert (safari.gpu_ms_per_s, safari.energy_impact) == (88.10, 60.12)
+    assert s.all_tasks is not None and s.all_tasks.energy_impact == 92.32
+
+
+def test_show_all_wide_columns_land_in_their_own_fields():
+    (_, s) = parse_powermetrics_text(SHOW_ALL.read_text()).samples
+    wc = by_pid(s)[1801]
+    assert (wc.cpu_ms_per_s, wc.user_percent) == (400.0, 88.0)
+    assert (wc.deadlines_short_per_s, wc.deadlines_medium_per_s) == (40.0, 2.0)
+    assert (wc.intr_wakeups_per_s, wc.idle_wakeups_per_s) == (400.0, 130.0)
+    assert (wc.gpu_ms_per_s, wc.energy_impact) == (48.0, 45.1)
+    assert wc.qos_ms_per_s == {
+        "default": 12.0, "maintenance": 0.0, "background": 0.0, "utility": 20.0,
+        "legacy": 0.0, "user_initiated": 68.0, "user_interactive": 300.0,
+    }  # fmt: skip
+    # Columns whose header states no unit are kept as printed, under their own names.
+    assert wc.extra == {"bytes_read": 80896.0, "bytes_written": 0.0, "pageins": 3.0,
+                        "packets_in": 100.0, "packets_out": 80.0, "bytes_in": 150000.0,
+                        "bytes_out": 18000.0}  # fmt: skip
+    assert wc.pageins is None and wc.disk_read_bytes_per_s is None
+
+
+def test_macos26_summary_after_a_sampled_block():
+    cap = parse_powermetrics_text(SUMMARY_26.read_text())
+    sampled, summary = cap.samples
+    assert (sampled.kind, summary.kind) == ("sampled", "summary")
+    assert summary.elapsed_s == pytest.approx(10.45815)
+    tasks = by_pid(summary)
+    assert sorted(tasks) == [0, 406, 7712, 8123, 9001]
+    ws = tasks[406]
+    # "[total]" follows samp ms/s and each Deadlines/s and Wakeups/s value: skipped.
+    assert (ws.cpu_ms_per_s, ws.cpu_sample_ms_per_s, ws.user_percent) == (493.74, 493.96, 64.82)
+    assert (ws.intr_wakeups_per_s, ws.idle_wakeups_per_s, ws.gpu_ms_per_s) == (
+        656.62, 4.21, 12.5
+    )  # fmt: skip
+    assert tasks[8123].dead is True and ws.dead is False  # "Dead": exited in the period
+    # Names longer than the Name column push the ID right.
+    assert tasks[7712].name == "Microsoft Edge Helper (Renderer)"
+    assert tasks[9001].name == "com.apple.WebKit.WebContent.Extra"
+    assert summary.dead_tasks is not None and summary.dead_tasks.cpu_ms_per_s == 30.78
+    assert summary.system["combined_power_watts"] == pytest.approx(4.831)
+    assert by_pid(sampled)[8123].cpu_ms_per_s == 805.0

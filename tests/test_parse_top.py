@@ -238,7 +238,9 @@ def test_sizes_and_times():
     assert parse_size("0B") == 0 and parse_size("4096B") == 4096
     assert parse_size("753K") == 753 * K and parse_size("254T") == 254 * T
     assert parse_size("1.5G") == int(1.5 * G)
-    for bad in ("12", "K", "12Q", "-3M"):
+    # Delta mode prints a shrinking size with a minus (top's uinteger.c top_humanize_uinteger).
+    assert parse_size("-3M") == -3 * M and parse_size("-16K") == -16 * K
+    for bad in ("12", "K", "12Q", "--3M", "3-M"):
         with pytest.raises(ValueError):
             parse_size(bad)
     assert parse_time_ns("00:00.30") == 300_000_000

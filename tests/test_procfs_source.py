@@ -93,14 +93,20 @@ def test_refused_io_marks_restricted_and_leaves_disk_unknown(tmp_path, monkeypat
 
 
 @pytest.mark.integration
-def test_kept_descriptors_follow_a_real_process_and_drop_it_when_it_exits():
+def test_kept_descriptors_follow_a_real_process_and_drop_it_when_it_exits(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                              stdin=subprocess.PIPE)  # fmt: skip
-    src = ProcfsSource()
+    # The real files of this one process: how many others run here (and so how many
+    # descriptors the source may keep before it falls back to open-read-close) cannot matter.
+    (tmp_path / "self").symlink_to("/proc/self")
+    (tmp_path / str(child.pid)).symlink_to(f"/proc/{child.pid}")
+    src = ProcfsSource(str(tmp_path))
     try:
-        first = {s.pid: s for s in src.read().processes}
-        assert child.pid in first
-        assert src._pids[child.pid].fds[0] >= 0  # a descriptor is kept across ticks
+        reading = src.read()
+        first = {s.pid: s for s in reading.processes}
+        assert child.pid in first, reading.warnings
+        # A descriptor is kept across ticks.
+        assert src._pids[child.pid].fds[0] >= 0, (src.keep_fds, reading.warnings)
         again = {s.pid: s for s in src.read().processes}
         assert again[child.pid].identity == first[child.pid].identity
     finally:

@@ -104,3 +104,13 @@ def test_real_kernel():
     for figures in pressure.values():
         assert 0.0 <= figures["some_percent"] <= 100.0
         assert figures["some_total_us"] >= 0
+
+
+def test_sources_say_psi_is_absent_on_macos(monkeypatch):
+    from lagwatch.sources import registry
+
+    monkeypatch.setenv("LAGWATCH_PLATFORM", "macos")
+    reason = registry.unavailable_reason(registry.by_name("psi"))
+    assert reason is not None and "Linux only" in reason and "memorystatus" in reason
+    tcp = registry.by_name("tcp-diag")
+    assert "UDP is not counted" in tcp.description

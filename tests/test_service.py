@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,8 @@ def test_systemd_unit_quotes_and_escapes() -> None:
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     tool = need("systemd-analyze")
     path = tmp_path / service.UNIT_NAME
-    path.write_text(service.systemd_unit(service.daemon_command(tmp_path / "h b.db")))
+    command = service.daemon_command(tmp_path / "h b.db", interval_s=2.0, listen="[::1]:9683")
+    path.write_text(service.systemd_unit(command))
     runtime = tmp_path / "run"
     runtime.mkdir()
     res = subprocess.run(
@@ -146,3 +149,129 @@ def test_cli_install_refuses_a_db_path_with_a_newline(tmp_path: Path, extra: lis
     assert len(res.stderr.strip().splitlines()) == 1 and "--db" in res.stderr
     assert "ExecStartPre" not in res.stdout
     assert not unit.exists()
+
+
+# -- --interval and --listen, and lingering ----------------------------------------------------
+
+
+def test_interval_and_listen_go_into_the_unit_and_the_plist(tmp_path: Path) -> None:
+    command = service.daemon_command(tmp_path / "h.db", interval_s=2.5, listen="[::1]:9683")
+    assert command[-4:] == ["--interval", "2.5", "--listen", "[::1]:9683"]
+    exec_line = next(
+        line for line in service.systemd_unit(command).splitlines() if line.startswith("ExecStart=")
+    )
+    assert exec_line.endswith(" daemon --db " + str(tmp_path / "h.db") + " --interval 2.5 "
+                              "--listen [::1]:9683")  # fmt: skip
+    args = plistlib.loads(service.launchd_plist(command, tmp_path))["ProgramArguments"]
+    assert args[-4:] == ["--interval", "2.5", "--listen", "[::1]:9683"]
+    # Every interface, as node_exporter's :9100; and an address normalised as the daemon reads it.
+    assert service.daemon_command(listen=":9100")[-2:] == ["--listen", ":9100"]
+    assert service.daemon_command(listen=" 127.0.0.1:80 ")[-1] == "127.0.0.1:80"
+    assert service.daemon_command(interval_s=1 / 3)[-1] == "0.3333333333"
+
+
+@pytest.mark.parametrize(
+    ("kw", "why"),
+    [
+        ({"interval_s": float("nan")}, "positive number"),
+        ({"interval_s": float("inf")}, "positive number"),
+        ({"interval_s": 0.0}, "positive number"),
+        ({"interval_s": -1.0}, "positive number"),
+        ({"listen": "::1:9683"}, "brackets"),
+        ({"listen": "9683"}, "not HOST:PORT"),
+        ({"listen": "127.0.0.1:99999"}, "port must be"),
+        ({"listen": "127.0.0.1:9683\nExecStartPre=/bin/true"}, "control character"),
+    ],
+)
+def test_bad_interval_or_listen_never_reaches_a_service_file(kw: dict, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        service.daemon_command(**kw)
+
+
+def test_linger_advice_says_whether_recording_survives_logout(tmp_path: Path) -> None:
+    linger = tmp_path / "linger"
+    linger.mkdir()
+    assert service.lingering("alice", linger) is False
+    advice = service.linger_advice("alice", linger)
+    assert "not enabled for alice" in advice
+    assert advice.endswith("run: loginctl enable-linger alice")
+    (linger / "alice").touch()  # what `loginctl enable-linger alice` leaves
+    assert service.lingering("alice", linger) is True
+    assert "enabled for alice: the daemon keeps recording after you log out" in (
+        service.linger_advice("alice", linger)
+    )
+    env = fake_home(tmp_path)
+    env["PATH"] = str(tmp_path)  # no systemctl: the state is unknown, lingering is not
+    me = service.user_name(env)
+    assert service.status(platform="linux", env=env, linger_dir=linger)["linger"] is False
+    (linger / me).touch()
+    assert service.status(platform="linux", env=env, linger_dir=linger)["linger"] is True
+    assert service.status(platform="darwin", env=env, linger_dir=linger)["linger"] is None
+
+
+@pytest.mark.integration
+def test_cli_install_writes_interval_and_listen_and_tells_about_lingering(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the systemd unit is the Linux service")
+    env = fake_home(tmp_path)
+    unit = Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "lagwatch.service"
+    res = run_lagwatch("service", "install", "--interval", "500ms", "--listen", "[::1]:9683",
+                       env=env)  # fmt: skip
+    assert unit.exists()
+    assert "--interval 0.5 --listen [::1]:9683" in unit.read_text()
+    assert "lingering" in res.stdout
+    linger_file = Path("/var/lib/systemd/linger") / service.user_name(env)
+    if linger_file.exists():
+        assert "keeps recording after you log out" in res.stdout
+    else:
+        assert f"loginctl enable-linger {service.user_name(env)}" in res.stdout
+    status = run_lagwatch("service", "status", "--json", env=env)
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["linger"] is linger_file.exists()
+    run_lagwatch("service", "uninstall", env=env)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--interval", "nan"], "--interval"),
+        (["--interval", "0"], "--interval"),
+        (["--listen", "::1:9683"], "--listen"),
+        (["--listen", "127.0.0.1:9683\nExecStartPre=/bin/true"], "--listen"),
+    ],
+)
+def test_cli_install_refuses_bad_interval_and_listen(
+    tmp_path: Path, args: list[str], flag: str
+) -> None:
+    env = fake_home(tmp_path)
+    unit = Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "lagwatch.service"
+    res = run_lagwatch("service", "install", "--print", *args, env=env)
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and flag in res.stderr
+    assert "Traceback" not in res.stderr and res.stdout == ""
+    assert not unit.exists()
+
+
+@pytest.mark.integration
+def test_the_units_command_line_starts_a_daemon_serving_where_asked(tmp_path: Path) -> None:
+    """The words written into ExecStart are read back by `lagwatch daemon` as meant: run them
+    (with a temporary database) and the daemon serves /metrics at --listen."""
+    from exporter_harness import answers, free_port, stop
+
+    port = free_port()
+    command = service.daemon_command(tmp_path / "h.db", interval_s=0.5,
+                                     listen=f"127.0.0.1:{port}")  # fmt: skip
+    log = (tmp_path / "daemon.log").open("wb")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(f"http://127.0.0.1:{port}/metrics"):
+            assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
+            assert time.monotonic() < deadline, "the daemon never served /metrics"
+            time.sleep(0.1)  # polling for readiness, with a deadline
+    finally:
+        stop(proc)
+    text = (tmp_path / "daemon.log").read_text()
+    assert "every 0.5s" in text and f"serving http://127.0.0.1:{port}/metrics" in text

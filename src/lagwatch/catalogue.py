@@ -18,17 +18,13 @@ from operator import attrgetter
 from typing import Literal
 
 from lagwatch.model import ProcessRow, sum_known
-from lagwatch.units import compact_number, compact_rate, short_bytes
+from lagwatch.units import format_bytes, format_number, format_rate, format_watts
 
 Getter = Callable[[ProcessRow], float | None]
 Formatter = Callable[[float | None], str]
 # Which tables show a metric: "narrow" every table (top and history must fit 80 columns too),
 # "wide" only the TUI's (it scrolls sideways), "none" only the detail views.
 Column = Literal["narrow", "wide", "none"]
-
-
-def _watts(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def _count(value: float | None) -> str:
@@ -44,6 +40,10 @@ class MetricSpec:
     width: int  # cells of a fixed-width column (the TUI, history); ``format`` fits in it
     format: Formatter  # compact cell text; "-" for unknown
     column: Column = "narrow"
+    # Which columns a table keeps when the terminal is too narrow for all: the lowest first
+    # (numbers are never cut; the least useful columns go instead).
+    priority: int = 100
+    about: str = ""  # the legend's line (``--help``); the label when empty
     # The sort key this metric counts towards; metrics sharing one are summed (disk = read +
     # write). Sort keys are also the resources the score blames (scoring.BANDS), except energy.
     sort: str | None = None
@@ -80,7 +80,8 @@ class MetricSpec:
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
-        "cpu_percent", "%", "CPU (1 core)", "CPU%", 6, compact_number,
+        "cpu_percent", "%", "CPU (1 core)", "CPU%", 6, format_number,
+        priority=10, about="CPU time, % of one core (200 = two cores busy)",
         sort="cpu", rate=True, digits=2, timeline=True,
         counter="cpu_ns", counter_per_unit=1e7,  # ns/s -> percent of one core
         total="cpu_percent_total",
@@ -88,19 +89,22 @@ METRICS: tuple[MetricSpec, ...] = (
         prom_factor=0.01,
     ),
     MetricSpec(
-        "memory_bytes", "B", "Memory", "MEM", 7, short_bytes,
+        "memory_bytes", "B", "Memory", "MEM", 7, format_bytes,
+        priority=20, about="memory footprint (private memory; phys_footprint on macOS)",
         sort="memory", timeline=True, gauge="memory_bytes",
         prom_name="memory_bytes",
         prom_help="Memory footprint of a process (private memory; phys_footprint on macOS)",
     ),
     MetricSpec(
-        "disk_read_bytes_per_s", "B/s", "Disk read", "DISK R", 8, compact_rate,
+        "disk_read_bytes_per_s", "B/s", "Disk read", "DISK R", 8, format_rate,
+        priority=30, about="bytes read from storage per second",
         sort="disk", rate=True, digits=2, timeline=True, counter="disk_read_bytes",
         total="disk_bytes_per_s_total",
         prom_name="disk_read_bytes", prom_help="Bytes read from storage",
     ),
     MetricSpec(
-        "disk_write_bytes_per_s", "B/s", "Disk written", "DISK W", 8, compact_rate,
+        "disk_write_bytes_per_s", "B/s", "Disk written", "DISK W", 8, format_rate,
+        priority=31, about="bytes written to storage per second",
         sort="disk", rate=True, digits=2, timeline=True, counter="disk_write_bytes",
         total="disk_bytes_per_s_total",
         prom_name="disk_written_bytes", prom_help="Bytes written to storage",
@@ -108,68 +112,80 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         # Storage operations: scoring sees them beside the bytes (thousands of tiny synced
         # writes hurt more than their MB/s suggest). Linux only; docs/metrics.md says how.
-        "disk_read_ops_per_s", "/s", "Disk read ops", "RD OP/s", 7, compact_number,
+        "disk_read_ops_per_s", "/s", "Disk read ops", "RD OP/s", 7, format_number,
+        priority=110, about="read calls that went to storage, per second (Linux)",
         column="none", rate=True, digits=2, counter="disk_read_ops",
         prom_name="disk_read_operations", prom_help="Read calls that went to storage",
     ),
     MetricSpec(
-        "disk_write_ops_per_s", "/s", "Disk write ops", "WR OP/s", 7, compact_number,
+        "disk_write_ops_per_s", "/s", "Disk write ops", "WR OP/s", 7, format_number,
+        priority=111, about="write calls that dirtied storage pages, per second (Linux)",
         column="none", rate=True, digits=2, counter="disk_write_ops",
         prom_name="disk_write_operations", prom_help="Write calls that dirtied storage pages",
     ),
     MetricSpec(
-        "pageins_per_s", "/s", "Page-ins", "PGIN/s", 6, compact_number,
+        "pageins_per_s", "/s", "Page-ins", "PGIN/s", 6, format_number,
+        priority=60, about="pages read in from disk per second (major faults)",
         sort="pageins", rate=True, digits=2, timeline=True, counter="pageins",
         total="pageins_per_s_total",
         prom_name="pageins", prom_help="Pages read in from disk (major faults)",
     ),
     MetricSpec(
-        "wakeups_per_s", "/s", "Wakeups", "WAKE/s", 6, compact_number,
+        "wakeups_per_s", "/s", "Wakeups", "WAKE/s", 6, format_number,
+        priority=70, about="wakeups per second (idle wakeups on macOS)",
         sort="wakeups", rate=True, digits=2, timeline=True, counter="wakeups",
         prom_name="wakeups", prom_help="Wakeups (idle wakeups on macOS)",
     ),
     MetricSpec(
-        "ctx_switches_per_s", "/s", "Ctx switches", "CSW/s", 6, compact_number,
+        "ctx_switches_per_s", "/s", "Ctx switches", "CSW/s", 6, format_number,
+        priority=100, about="context switches per second",
         column="wide", rate=True, digits=2, counter="ctx_switches",
         prom_name="context_switches", prom_help="Context switches",
     ),
     MetricSpec(
-        "gpu_percent", "%", "GPU busy", "GPU%", 5, compact_number,
+        "gpu_percent", "%", "GPU busy", "GPU%", 5, format_number,
+        priority=45, about="GPU busy time, % of one GPU",
         sort="gpu", rate=True, digits=2, timeline=True,
         counter="gpu_ns", counter_per_unit=1e7, counter_drops=True,  # a GPU client closed
         prom_name="gpu_seconds", prom_help="GPU busy time, in seconds", prom_factor=0.01,
     ),
     MetricSpec(
-        "net_bytes_per_s", "B/s", "Network", "NET", 8, compact_rate,
+        "net_bytes_per_s", "B/s", "Network", "NET", 8, format_rate,
+        priority=40, about="network bytes sent and received per second",
         sort="network", rate=True, digits=2, timeline=True,
         counter="net_bytes", counter_drops=True,  # a socket closed
         prom_name="network_bytes", prom_help="Network bytes sent and received",
     ),
     MetricSpec(
-        "energy_impact", "", "Energy Impact", "EI", 6, compact_number,
+        "energy_impact", "", "Energy Impact", "EI", 6, format_number,
+        priority=50, about="Energy Impact as Activity Monitor shows it (100 ~ a busy core)",
         sort="energy", digits=2, timeline=True,  # attributed by lagwatch.energy
         prom_name="energy_impact",
         prom_help="Energy Impact of a process over the last interval (100 ~ one busy core)",
     ),
     MetricSpec(
-        "power_watts", "W", "Power", "W", 6, _watts,
+        "power_watts", "W", "Power", "W", 6, format_watts,
+        priority=80, about="power in watts, where measured",
         rate=True, digits=4, timeline=True,
         counter="energy_nj", counter_per_unit=1e9,  # nJ/s -> W; or attributed
         prom_name="energy_joules", prom_help="Energy used, in joules (where measured)",
     ),
     MetricSpec(
         "threads", "", "Threads", "THR", 4, _count,
+        priority=90, about="threads",
         column="wide", gauge="threads",
         prom_name="threads", prom_help="Threads of a process",
     ),
     MetricSpec(
-        "energy_impact_model", "", "EI (lagwatch)", "EI LW", 6, compact_number,
+        "energy_impact_model", "", "EI (lagwatch)", "EI LW", 6, format_number,
+        priority=120, about="lagwatch's own Energy Impact estimate beside the OS's",
         column="none", digits=2,  # lagwatch's own estimate beside the OS's energy_impact
     ),
     MetricSpec(
         # Not in the contract: how fast the footprint grew (scoring blames a ballooning
         # process on memory before it is big); only known with a previous sample.
-        "memory_growth_bytes_per_s", "B/s", "Memory growth", "MEM+/s", 8, compact_rate,
+        "memory_growth_bytes_per_s", "B/s", "Memory growth", "MEM+/s", 8, format_rate,
+        priority=130, about="how fast the footprint grew, bytes per second",
         column="none", rate=True, contract=False,
     ),
 )  # fmt: skip

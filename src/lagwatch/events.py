@@ -18,6 +18,7 @@ from lagwatch.catalogue import TIMELINE_KEYS
 from lagwatch.model import ProcessRow
 
 __all__ = [
+    "CUT_SHORT",
     "EVENT_COLUMNS",
     "TIMELINE_KEYS",
     "Event",
@@ -112,6 +113,9 @@ def timeline_item(time: float, interval_s: float, phase: str, row: ProcessRow) -
     return item
 
 
+# Endings that are lagwatch's own (the daemon stopped or died), not the event's.
+CUT_SHORT: frozenset[str] = frozenset({"daemon stopped", "daemon died"})
+
 # Keys grow with creation, so a holder can tell a newer event from an update of one it has
 # already let go (see LiveState.add_event). next() on a count is atomic under the GIL.
 _keys = itertools.count(1)
@@ -172,6 +176,23 @@ class Event:
         value = self.details.get("ended")
         return value if isinstance(value, str) else None
 
+    @property
+    def cut_short(self) -> bool:
+        """Ended by lagwatch stopping, not by the process or the machine: it may have gone on
+        unseen."""
+        return self.ended in CUT_SHORT
+
+    def ending(self) -> str:
+        """How it ended, as a story says it: "is still going on", "ended (calmed)", or that
+        the daemon stopped watching."""
+        if self.end is None:
+            return "is still going on"
+        if self.ended == "daemon stopped":
+            return "was cut short: the daemon stopped, nothing was watched after that"
+        if self.ended == "daemon died":
+            return "was cut short: the daemon died, nothing was watched after that"
+        return f"ended ({self.ended or 'ended'})"
+
     def active_since(self, since: float) -> bool:
         """Still going on at ``since``, or started or ended then or later."""
         return self.end is None or max(self.start, self.end) >= since
@@ -226,6 +247,10 @@ class Event:
         if self.kind == "pressure":
             out["resource"] = self.details.get("resource")
             out["pressure_percent"] = self.details.get("pressure_percent")
+        # Added keys: why it ended (details' "ended", null while it goes on or when not
+        # recorded), and whether that was lagwatch stopping rather than the event ending.
+        out["ended"] = self.ended if self.end is not None else None
+        out["cut_short"] = self.end is not None and self.cut_short
         return out
 
     @classmethod
@@ -257,11 +282,12 @@ class Event:
         if self.kind == "pause":
             return f"pause of {dur_text}; suspect: {who}"
         state = "ongoing, " if self.ongoing else ""
+        cut = f" (cut short: {self.ended})" if self.end is not None and self.cut_short else ""
         if self.kind == "pressure":
-            return f"{self.pressure_text()} pressure: {state}{dur_text}; suspect: {who}"
+            return f"{self.pressure_text()} pressure: {state}{dur_text}{cut}; suspect: {who}"
         peak = self.peak_score
         peak_text = "" if peak is None else f", peak {peak:.0f}"
-        return f"rogue {who}: {state}{dur_text}{peak_text}"
+        return f"rogue {who}: {state}{dur_text}{peak_text}{cut}"
 
 
 class EventLog(Protocol):

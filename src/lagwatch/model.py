@@ -62,28 +62,69 @@ class ProcessSample:
     # Rates a source measured itself (top, powermetrics): contract key -> value. They win over
     # rates the ranking would derive from counters.
     rates: dict[str, float | None] | None = None
+    # The command line: argv joined with spaces, at most CMDLINE_MAX_CHARS; None when the OS
+    # does not give it (another user's process on macOS, a kernel thread, a zombie). Last, so
+    # sources that build samples positionally need not know it.
+    cmdline: str | None = None
 
     @property
     def identity(self) -> Identity:
         return (self.pid, self.start_id)
 
 
+# A command line longer than this is cut (a shell's megabyte of arguments is not a name).
+CMDLINE_MAX_CHARS = 4096
+
+
+def join_cmdline(argv: list[str] | list[bytes] | tuple[str, ...]) -> str | None:
+    """argv as one bounded line (arguments joined with spaces); None for an empty argv (a
+    kernel thread or a zombie has none). Bytes that are not UTF-8 become the text \\xNN (a
+    str that SQLite and JSON take as it is); lagwatch.sanitize escapes control characters
+    where it is printed."""
+    parts = [a.decode("utf-8", "backslashreplace") if isinstance(a, bytes) else a for a in argv]
+    text = " ".join(parts)
+    if not text.strip():
+        return None
+    return text[:CMDLINE_MAX_CHARS]
+
+
 # Fields a secondary source may fill in on a primary source's sample (see ``merge_patch``).
 PATCHABLE: frozenset[str] = frozenset(
     f.name for f in fields(ProcessSample) if f.name not in ("pid", "start_id")
 )
+# Patches are keyed by pid, and a pid may have been reused since the secondary source read it:
+# under this key a patch may carry a check of the primary's sample (ProcessSample -> bool),
+# and applies only when that says it is the same process.
+APPLIES_TO = "applies_to"
+# Rates standing in for counters the primary could not read: {counter field: {rate key:
+# value}}. Each applies only where the sample's counter is unknown (None), so a secondary
+# source's rate never replaces what the primary counts itself.
+STAND_IN_RATES = "stand_in_rates"
 
 
-def merge_patch(sample: ProcessSample, patch: dict[str, Any]) -> None:
+def merge_patch(sample: ProcessSample, patch: dict[str, Any]) -> bool:
     """Fill ``sample``'s unknown fields from ``patch``; known values stay (sources are merged
-    best-first, so the first source to know a metric owns it)."""
+    best-first, so the first source to know a metric owns it). False when the patch's
+    ``APPLIES_TO`` check says it describes another process (nothing is merged then)."""
+    check = patch.get(APPLIES_TO)
+    if check is not None and not check(sample):
+        return False
     for key, value in patch.items():
         if key == "rates" and value:
-            rates = dict(value)
-            rates.update(sample.rates or {})
-            sample.rates = rates
+            _add_rates(sample, value)
+        elif key == STAND_IN_RATES:
+            for counter, rates in value.items():
+                if getattr(sample, counter) is None:
+                    _add_rates(sample, rates)
         elif key in PATCHABLE and value is not None and getattr(sample, key) is None:
             setattr(sample, key, value)
+    return True
+
+
+def _add_rates(sample: ProcessSample, rates: dict[str, float | None]) -> None:
+    merged = dict(rates)
+    merged.update(sample.rates or {})  # rates the sample already has win
+    sample.rates = merged
 
 
 @dataclass(slots=True)
@@ -98,6 +139,24 @@ class Snapshot:
     # Machine facts the scorer needs (e.g. memory_total_bytes, cpu_count) and system figures.
     system: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+# System figures that change at every reading (lagwatch.sources.system_linux): shown live by the
+# header of `top` and the TUI, kept out of the store's system facts, which it writes once per
+# distinct value (a new row per tick otherwise).
+LIVE_SYSTEM_KEYS: frozenset[str] = frozenset(
+    {
+        "cpu_busy_percent_per_core",
+        "cpu_busy_percent",
+        "memory_available_bytes",
+        "memory_used_bytes",
+        "swap_total_bytes",
+        "swap_used_bytes",
+        "load_avg_1m",
+        "load_avg_5m",
+        "load_avg_15m",
+    }
+)
 
 
 # JSON contract of one process, in order. Every key is always present. Each metric among them
@@ -127,6 +186,7 @@ PROCESS_KEYS: tuple[str, ...] = (
     "energy_impact_model",
     "disk_read_ops_per_s",
     "disk_write_ops_per_s",
+    "cmdline",
 )
 
 
@@ -157,6 +217,7 @@ class ProcessRow:
     energy_impact_model: float | None = None
     disk_read_ops_per_s: float | None = None
     disk_write_ops_per_s: float | None = None
+    cmdline: str | None = None  # argv joined (ProcessSample.cmdline)
     score: float = 0.0
     dominant: str | None = None
     # Not in the JSON contract: how fast the footprint grew (a ballooning process is a memory
@@ -164,6 +225,9 @@ class ProcessRow:
     memory_growth_bytes_per_s: float | None = None
     subscores: dict[str, float] = field(default_factory=dict)
     start_id: int = 0
+    # The app the process belongs to (lagwatch.apps key), decided live where the whole process
+    # tree is known and recorded with the row, so history groups even unrecorded parents' kids.
+    app: str | None = None
 
     @property
     def identity(self) -> Identity:

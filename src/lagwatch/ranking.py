@@ -95,6 +95,7 @@ def compute_row(
         state=cur.state,
         restricted=cur.restricted,
         start_id=cur.start_id,
+        cmdline=cur.cmdline,
         **values,  # type: ignore[arg-type]  # the catalogue's keys are ProcessRow's fields
     )
     if cur.rates:  # rates a source measured itself win

@@ -127,7 +127,7 @@ def closeness(row: ProcessRow, memory_total_bytes: int | None = None) -> float:
             return 0.0
         return row.memory_bytes / memory_total_bytes / BANDS["memory"].floor
     figure = _FIGURES.get(dom) if dom is not None else None
-    if figure is None:
+    if dom is None or figure is None:
         return 0.0
     level = figure(row)
     near = 0.0 if level is None else level / BANDS[dom].floor

@@ -7,6 +7,7 @@ user session bus) the file is still written and the user is told how to load it.
 
 from __future__ import annotations
 
+import math
 import os
 import plistlib
 import shutil
@@ -15,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lagwatch.listen import host_port, parse_listen
 from lagwatch.sanitize import refuse_control
 
 UNIT_NAME = "lagwatch.service"
@@ -28,13 +30,27 @@ class ServiceResult:
     message: str
 
 
-def daemon_command(db: Path | None = None, python: str | None = None) -> list[str]:
+def daemon_command(
+    db: Path | None = None,
+    python: str | None = None,
+    interval_s: float | None = None,
+    listen: str | None = None,
+) -> list[str]:
     """The daemon's command line, with this interpreter so the service runs this install.
-    ValueError when a path holds a control character (see ``checked``)."""
+    ValueError when a path holds a control character (see ``checked``), the interval is not a
+    positive finite number of seconds, or ``listen`` is not an address `--listen` takes."""
     args = [checked(python or sys.executable, "the Python interpreter's path"), "-m", "lagwatch",
             "daemon"]  # fmt: skip
     if db is not None:
         args += ["--db", checked(str(db), "--db")]
+    if interval_s is not None:
+        if not math.isfinite(interval_s) or interval_s <= 0:
+            raise ValueError(f"--interval {interval_s!r} is not a positive number of seconds")
+        args += ["--interval", f"{interval_s:.10g}"]
+    if listen is not None:
+        checked(listen, "--listen")
+        # Normalised: the unit holds what the daemon is sure to read back the same way.
+        args += ["--listen", host_port(*parse_listen(listen))]
     return args
 
 
@@ -95,6 +111,41 @@ def systemd_unit_path(env: dict[str, str] | None = None) -> Path:
     return Path(config) / "systemd" / "user" / UNIT_NAME
 
 
+# Where logind marks users whose services keep running after they log out
+# (`loginctl enable-linger USER` creates the file, `disable-linger` removes it).
+LINGER_DIR = Path("/var/lib/systemd/linger")
+
+
+def user_name(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    try:
+        import pwd  # Unix only: this module imports everywhere
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):  # no passwd entry (some containers)
+        return env.get("USER") or env.get("LOGNAME") or "unknown"
+
+
+def lingering(user: str, linger_dir: Path = LINGER_DIR) -> bool | None:
+    """Whether systemd keeps ``user``'s services running after logout; None if unknown."""
+    try:
+        return (linger_dir / user).exists()
+    except OSError:
+        return None
+
+
+def linger_advice(user: str, linger_dir: Path = LINGER_DIR) -> str:
+    """What to know about recording after logout, for a systemd user service."""
+    state = lingering(user, linger_dir)
+    if state:
+        return f"lingering is enabled for {user}: the daemon keeps recording after you log out"
+    known = "is not enabled" if state is False else "state is unknown"
+    return (
+        f"lingering {known} for {user}: systemd stops the daemon when you log out; to keep "
+        f"recording after logout, run: loginctl enable-linger {user}"
+    )
+
+
 # -- launchd -------------------------------------------------------------------------------
 
 
@@ -139,10 +190,11 @@ def _home(env: dict[str, str]) -> Path:
 
 
 def install(db: Path | None = None, platform: str | None = None,
-            env: dict[str, str] | None = None) -> ServiceResult:  # fmt: skip
+            env: dict[str, str] | None = None, interval_s: float | None = None,
+            listen: str | None = None) -> ServiceResult:  # fmt: skip
     env = dict(os.environ) if env is None else env
     kind = platform_kind(platform)
-    command = daemon_command(db)
+    command = daemon_command(db, interval_s=interval_s, listen=listen)
     if kind == "systemd":
         path = systemd_unit_path(env)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +250,8 @@ def uninstall(platform: str | None = None, env: dict[str, str] | None = None) ->
     return ServiceResult(path, True, f"removed {path}{note}")
 
 
-def status(platform: str | None = None, env: dict[str, str] | None = None) -> dict:
+def status(platform: str | None = None, env: dict[str, str] | None = None,
+           linger_dir: Path = LINGER_DIR) -> dict:  # fmt: skip
     env = dict(os.environ) if env is None else env
     kind = platform_kind(platform)
     if kind == "systemd":
@@ -216,4 +269,6 @@ def status(platform: str | None = None, env: dict[str, str] | None = None) -> di
         "path": str(path),
         "state": state if ok else None,
         "manager_error": None if ok else state,
+        # Added key: systemd only (null on launchd, where agents stop at logout by design).
+        "linger": lingering(user_name(env), linger_dir) if kind == "systemd" else None,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from lagwatch.apps import AppKeys, app_keys_for
 from lagwatch.model import Ranking, Snapshot
 from lagwatch.ranking import IdleRows, compute_ranking
 from lagwatch.sampler import Sampler, open_sampler
@@ -22,6 +23,7 @@ class Ticker:
         self.prev: Snapshot | None = None
         self._prev_epoch = sampler.epoch
         self._idle_rows: IdleRows = {}
+        self._apps: AppKeys | None = None  # made for the primary source of the current epoch
 
     @property
     def source_names(self) -> list[str]:
@@ -39,8 +41,15 @@ class Ticker:
         epoch, self._prev_epoch = self._prev_epoch, self.sampler.epoch
         if prev is None or epoch != self.sampler.epoch or prev.sources[:1] != cur.sources[:1]:
             self._idle_rows.clear()
+            self._apps = None
             return None
-        return compute_ranking(prev, cur, sort, self._idle_rows)
+        ranking = compute_ranking(prev, cur, sort, self._idle_rows)
+        if self._apps is None:
+            self._apps = app_keys_for(self.sampler.sources[0], cur.platform)
+        # Each process's app is decided here, where the whole process table is known, so the
+        # store records it and history groups apps whose parents were never recorded.
+        self._apps.annotate(ranking.processes)
+        return ranking
 
     def rankings(self, interval_s: float, sort: str = "score") -> Iterator[Ranking]:
         """Rankings every ``interval_s`` on the monotonic clock (the first after one interval)."""

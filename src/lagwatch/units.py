@@ -1,62 +1,97 @@
-"""Human units for display, and parsing of durations and times given on the command line."""
+"""Human units for display, one form per kind of figure for every command, table and the TUI
+(lagwatch.catalogue hands them to each metric), and parsing of the durations and times given
+on the command line."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import datetime
 
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+# What every table's legend says about the units below (`--help`, README).
+UNITS_LEGEND = (
+    "Sizes and byte rates are 1024-based: K = KiB, M = MiB, G = GiB, T = TiB (4.0K = 4096 "
+    "bytes). Counts and rates of events: k = thousand, M = million. '-' = not measured here."
+)
 
 
-def human_bytes(value: float | None) -> str:
+def format_bytes(value: float | None) -> str:
+    """The one form of a size, everywhere: 512B, 4.0K, 100M, 1.2G (1024-based, at most 5
+    characters, 6 when negative)."""
     if value is None:
         return "-"
     size = float(value)
-    for unit in _BYTE_UNITS:
-        if abs(size) < 1024 or unit == _BYTE_UNITS[-1]:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    for unit in ("B", "K", "M", "G", "T", "P", "E"):
+        if abs(size) < 999.5 or unit == "E":
+            return f"{size:.0f}{unit}" if unit == "B" or abs(size) >= 99.95 else f"{size:.1f}{unit}"
         size /= 1024
     raise AssertionError("unreachable")
 
 
-def short_bytes(value: float | None) -> str:
-    """Compact form for tables: 512B, 4.0K, 100M, 1.2G (binary multiples, at most 6 chars)."""
+def format_rate(value: float | None) -> str:
+    """The one form of a byte rate: the size form per second (4.0K/s)."""
+    return "-" if value is None else format_bytes(value) + "/s"
+
+
+def format_number(value: float | None) -> str:
+    """The one form of a percentage, an index or a count (per second): 0.2, 12.3, 1234, 123k,
+    1.2M; one decimal below 100, at most 5 characters (6 when negative)."""
     if value is None:
         return "-"
-    size = float(value)
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(size) < 1000 or unit == "T":
-            return f"{size:.0f}{unit}" if unit == "B" or abs(size) >= 100 else f"{size:.1f}{unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
-def compact_rate(value: float | None) -> str:
-    return "-" if value is None else short_bytes(value) + "/s"
-
-
-def compact_number(value: float | None) -> str:
-    """Compact form for tables: 123k, 1234, 12.3 (one decimal only below 100)."""
-    if value is None:
-        return "-"
-    if abs(value) >= 100000:
-        return f"{value / 1000:.0f}k"
-    if abs(value) >= 100:
+    if abs(value) < 99.95:
+        return f"{value:.1f}"
+    if abs(value) < 99999.5:
         return f"{value:.0f}"
-    return f"{value:.1f}"
+    for suffix in ("k", "M", "G", "T", "P", "E"):
+        value /= 1000
+        if abs(value) < 999.5 or suffix == "E":
+            return f"{value:.0f}{suffix}" if abs(value) >= 9.95 else f"{value:.1f}{suffix}"
+    raise AssertionError("unreachable")
 
 
-def human_rate(value: float | None) -> str:
-    return "-" if value is None else f"{human_bytes(value)}/s"
-
-
-def human_number(value: float | None, digits: int = 1) -> str:
+def format_watts(value: float | None) -> str:
+    """Power in watts: 0.25, 12.34, 123.4, 1234 (at most 6 characters below 1 MW)."""
     if value is None:
         return "-"
-    if abs(value) >= 10000:
-        return f"{value / 1000:.0f}k"
-    return f"{value:.{digits}f}"
+    if abs(value) < 99.995:
+        return f"{value:.2f}"
+    if abs(value) < 999.95:
+        return f"{value:.1f}"
+    return f"{value:.0f}"
+
+
+def format_value(key: str, value: object) -> str:
+    """A JSON-contract value in the one form its key's unit suffix calls for (detail views,
+    timelines): the same text a table cell shows, with the unit spelled out where the
+    column header would have said it."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float):
+        return str(value)
+    if key.endswith("_bytes_per_s"):
+        return format_rate(value)
+    if key.endswith("_bytes"):
+        return format_bytes(value)
+    if key.endswith("_percent"):
+        return f"{format_number(value)}%"
+    if key.endswith("_per_s"):
+        return f"{format_number(value)}/s"
+    if key.endswith("_watts"):
+        return f"{format_watts(value)} W"
+    if key.endswith("_s"):
+        return human_duration(value)
+    if key == "score":
+        return f"{value:.0f}"
+    return format_number(value) if isinstance(value, float) else str(value)
+
+
+# The names the catalogue and older callers use for the same formatters.
+short_bytes = format_bytes
+compact_rate = format_rate
+compact_number = format_number
 
 
 def human_duration(seconds: float) -> str:
@@ -89,6 +124,8 @@ def parse_duration(text: str) -> float:
         if pos != len(text) or pos == 0:
             raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 1d)") from None
         value = total
+    if not math.isfinite(value):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 1d)")
     if value < 0:
         raise ValueError(f"duration must not be negative: {text!r}")
     return value
@@ -103,9 +140,16 @@ def parse_time(text: str, now: float | None = None) -> float:
     now = time.time() if now is None else now
     text = text.strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):  # "nan", "inf": floats, but no moment in time
+            raise ValueError(
+                f"not a time: {text!r} (use a unix time, an ISO time like "
+                "2026-11-25T14:03, or a duration ago like 10m)"
+            )
+        return number
     if (clock := _CLOCK.fullmatch(text)) is not None:
         hour, minute, second = (int(g or 0) for g in clock.groups())
         if hour < 24 and minute < 60 and second < 60:

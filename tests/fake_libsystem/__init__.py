@@ -51,6 +51,7 @@ class FakeLibSystem:
         lib.fake_remove.argtypes = [c.c_int]
         lib.fake_zombify.argtypes = [c.c_int]
         lib.fake_set_uid.argtypes = [c.c_int, c.c_uint32]
+        lib.fake_set_responsible.argtypes = [c.c_int, c.c_int]
         lib.fake_set_caller_uid.argtypes = [c.c_uint32]
         lib.fake_set_max_flavor.argtypes = [c.c_int]
         lib.fake_set_short_read.argtypes = [c.c_int]
@@ -108,6 +109,10 @@ class FakeLibSystem:
 
     def set_uid(self, pid: int, uid: int) -> None:
         assert self.lib.fake_set_uid(pid, uid) == 0
+
+    def set_responsible(self, pid: int, responsible: int) -> None:
+        """macOS charges ``pid`` to ``responsible`` (an app's helper or XPC service)."""
+        assert self.lib.fake_set_responsible(pid, responsible) == 0
 
     def caller_uid(self, uid: int) -> None:
         self.lib.fake_set_caller_uid(uid)

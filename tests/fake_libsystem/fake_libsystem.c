@@ -18,9 +18,12 @@
  *  - proc_pidpath needs 1024..4096 bytes (ENOMEM / EOVERFLOW), returns strlen or 0.
  *  - sysctlbyname: hw.tbfrequency = 24000000 (8 bytes), hw.memsize, hw.logicalcpu (4 bytes),
  *    hw.optional.arm64; ENOENT for unknown names, ENOMEM for a short buffer.
+ *  - responsibility_get_pid_responsible_for_pid(pid) (libSystem's private call, declared
+ *    `pid_t f(pid_t)` by Chromium): the pid responsible for pid, the pid itself unless set;
+ *    -1 for a pid that does not exist (lagwatch treats anything <= 0 as unknown).
  *
  * Control (for tests): fake_reset, fake_add, fake_set, fake_inc, fake_auto_inc, fake_remove,
- * fake_zombify, fake_set_uid, fake_set_caller_uid, fake_set_short_read, fake_set_max_flavor, fake_set_sysctl, fake_count,
+ * fake_zombify, fake_set_uid, fake_set_responsible, fake_set_caller_uid, fake_set_short_read, fake_set_max_flavor, fake_set_sysctl, fake_count,
  * fake_load_table; and FAKE_LIBSYSTEM_TABLE=<file> loads a table when the library is loaded
  * (used when lagwatch runs as a subprocess).
  */
@@ -246,6 +249,7 @@ struct fake_proc {
     struct proc_taskinfo task;
     struct inc auto_inc[MAXINC];
     int n_auto;
+    int responsible; /* 0: the process is responsible for itself */
 };
 
 static struct fake_proc procs[MAXPROCS];
@@ -420,6 +424,13 @@ int fake_set_uid(int pid, uint32_t uid) {
     return 0;
 }
 
+int fake_set_responsible(int pid, int responsible) {
+    struct fake_proc *p = find(pid, 1);
+    if (p == NULL) return -1;
+    p->responsible = responsible;
+    return 0;
+}
+
 void fake_set_caller_uid(uint32_t uid) { caller_uid = uid; }
 /* An older or newer kernel whose struct is smaller than ours: proc_pidinfo returns fewer bytes. */
 void fake_set_short_read(int bytes) { short_read = bytes; }
@@ -446,7 +457,7 @@ long fake_count(const char *what) {
  * A table file, one command per line ('#' starts a comment):
  *   caller_uid UID | max_flavor N | sysctl NAME VALUE WIDTH
  *   proc PID UID PPID STATUS START_ABSTIME COMM NAME PATH   (NAME "-" = empty; no spaces)
- *   set PID FIELD VALUE | auto PID FIELD DELTA | zombie PID
+ *   set PID FIELD VALUE | auto PID FIELD DELTA | zombie PID | responsible PID RPID
  */
 int fake_load_table(const char *path) {
     FILE *fh = fopen(path, "r");
@@ -475,6 +486,8 @@ int fake_load_table(const char *path) {
             if (fake_auto_inc(pid, a, x) != 0) goto bad;
         } else if (strcmp(cmd, "zombie") == 0 && sscanf(line, "%*s %d", &pid) == 1) {
             fake_zombify(pid);
+        } else if (strcmp(cmd, "responsible") == 0 && sscanf(line, "%*s %d %llu", &pid, &x) == 2) {
+            if (fake_set_responsible(pid, (int)x) != 0) goto bad;
         } else {
             goto bad;
         }
@@ -626,6 +639,14 @@ int proc_pidpath(int pid, void *buffer, uint32_t buffersize) {
     if (buffersize > PROC_PIDPATHINFO_MAXSIZE) return fail(EOVERFLOW);
     if (proc_pidinfo(pid, PROC_PIDPATHINFO, 0, buffer, (int)buffersize) == 0) return 0;
     return (int)strlen(buffer);
+}
+
+/* ---- responsibility (libquarantine, re-exported by libSystem) ------------------------------- */
+
+int responsibility_get_pid_responsible_for_pid(int pid) {
+    struct fake_proc *p = find(pid, 1);
+    if (p == NULL) return -1;
+    return p->responsible ? p->responsible : pid;
 }
 
 /* ---- sysctl --------------------------------------------------------------------------------- */

@@ -78,9 +78,11 @@ class Proc:
     gpu_ns_per_read: int | None = None  # an AGXDeviceUserClient when set
     foreign_arch: bool = False
     path: str | None = None
+    responsible: int | None = None  # the pid macOS charges this one to (an app's helper)
 
     def scenario(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("gpu_ns_per_read", "path")}
+        skip = ("gpu_ns_per_read", "path", "responsible")  # libSystem's alone
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
 
 def _cf(value: Any) -> str:
@@ -160,6 +162,8 @@ class MacBox:
                 lines.append(f"auto {p.pid} ri_user_time {int(p.cpu_percent / 100 * TICKS_PER_S)}")
             if p.idlew_per_s:
                 lines.append(f"auto {p.pid} ri_pkg_idle_wkups {int(p.idlew_per_s)}")
+            if p.responsible is not None:
+                lines.append(f"responsible {p.pid} {p.responsible}")
         return "\n".join(lines) + "\n"
 
     def _registry(self) -> str:

@@ -68,7 +68,8 @@ def _first_content_line(data: bytes) -> int:
 
 
 def rank_top(data: bytes, sort: str = "score") -> Analysis:
-    capture = top_parser.parse_top(decode(data))
+    # Bytes, not text: top pads its columns by bytes, so rows are sliced before decoding.
+    capture = top_parser.parse_top(data)
     warnings = list(capture.warnings)
     converter = TopConverter()
     prev: Snapshot | None = None
@@ -92,6 +93,7 @@ def rank_top(data: bytes, sort: str = "score") -> Analysis:
             )
         )  # fmt: skip
         warnings.extend(block.warnings)
+        warnings.extend(w for w in conv.warnings if w not in warnings)  # once, not per block
     if not any(b.rows for b in capture.blocks):
         last = capture.blocks[-1]
         raise CaptureError(
@@ -105,11 +107,21 @@ def rank_top(data: bytes, sort: str = "score") -> Analysis:
 def _rank_pm(capture: PmCapture, fmt: str, sort: str) -> Analysis:
     warnings = list(capture.warnings)
     out: list[CaptureRanking] = []
-    with_tables = [s for s in capture.samples if s.has_task_table]
+    tables = [s for s in capture.samples if s.has_task_table]
+    # --show-initial-usage's Lifetime block covers each task's whole life (0 ms elapsed), not
+    # an interval: it is no sample of what the machine was doing.
+    lifetime = [s for s in tables if s.kind == "lifetime"]
+    with_tables = [s for s in tables if s.kind != "lifetime"]
+    for s in lifetime:
+        warnings.append(
+            f"line {s.line}: '*** Lifetime system activity' (each task's whole life, not an "
+            "interval) not ranked"
+        )
     if not with_tables:
         raise CaptureError(
-            "powermetrics capture has no task table (capture with --samplers tasks)",
-            line=capture.samples[0].line if capture.samples else 1,
+            "powermetrics capture has no task table of a sampled interval (capture with "
+            "--samplers tasks)",
+            line=(lifetime or capture.samples)[0].line if capture.samples else 1,
         )
     if not any(s.tasks for s in with_tables):
         raise CaptureError(

@@ -10,6 +10,7 @@ import click
 
 from lagwatch.cli.errors import CliError
 from lagwatch.cli.options import limit_option
+from lagwatch.render.table import legend
 from lagwatch.ranking import SORT_KEYS
 from lagwatch.sanitize import for_terminal
 
@@ -26,7 +27,16 @@ def _read(path: str) -> bytes:
         raise CliError(f"{path}: {exc.strerror or exc}") from None
 
 
-@click.command("analyze")
+EXAMPLES = """\b
+Examples:
+  top -l 2 -s 1 -stats pid,command,cpu,mem,power > top.txt
+  lagwatch analyze top.txt
+  sudo powermetrics -n 3 -f plist > pm.plist; lagwatch analyze pm.plist --json
+  nettop -P -L 1 | lagwatch analyze -
+"""
+
+
+@click.command("analyze", epilog=EXAMPLES + "\n" + legend())
 @click.argument(
     "files",
     nargs=-1,

@@ -11,28 +11,19 @@ from pathlib import Path
 import click
 
 from lagwatch.cli.errors import CliError
-from lagwatch.cli.options import interval_option, open_sampler, source_option
+from lagwatch.cli.options import (
+    DAY_S,
+    Count,
+    Seconds,
+    interval_option,
+    open_sampler,
+    source_option,
+)
 from lagwatch.cli.store_args import db_option
+from lagwatch.listen import host_port, is_wildcard, parse_listen
 from lagwatch.sanitize import for_log
-from lagwatch.units import parse_duration
 
 EXIT_ALREADY_RUNNING = 3  # another daemon records to this database (the service retries)
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """'HOST:PORT' or '[IPv6]:PORT' -> (host, port); ValueError with a readable reason."""
-    text = value.strip()
-    if text.startswith("["):
-        host, sep, port_text = text[1:].partition("]:")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if ":" in host:
-            raise ValueError(f"{value!r}: put an IPv6 address in brackets, e.g. [::1]:9683")
-    if not sep or not host:
-        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9683)")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
-    return host, int(port_text)
 
 
 def _listen_param(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -42,16 +33,6 @@ def _listen_param(ctx: click.Context, param: click.Parameter, value: str | None)
         return parse_listen(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def _duration_param(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
-        raise click.BadParameter(f"{value!r} must be longer than zero")
-    return seconds
 
 
 class OneLineFormatter(logging.Formatter):
@@ -82,10 +63,20 @@ def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
         return start_exporter(state, host, port, db_path, top_k=top_k)
     except OSError as exc:
         why = exc.strerror or exc
-        raise CliError(f"--listen: cannot listen on {host}:{port}: {why}", 1) from None
+        # Bad input like any other (a port in use, an address not of this machine): exit 2.
+        raise CliError(f"--listen: cannot listen on {host_port(host, port)}: {why}") from None
 
 
-@click.command("daemon")
+EXAMPLES = """\b
+Examples:
+  lagwatch daemon                               record to the default history
+  lagwatch daemon --listen 127.0.0.1:9683       and serve /metrics and /api
+  lagwatch daemon --interval 2s --retention 7d  lighter, and keep one week
+  lagwatch service install                      run it at every login instead
+"""
+
+
+@click.command("daemon", epilog=EXAMPLES)
 @db_option
 @interval_option()
 @click.option(
@@ -93,11 +84,12 @@ def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
     metavar="HOST:PORT",
     default=None,
     callback=_listen_param,
-    help="Serve Prometheus metrics and the JSON API here (e.g. 127.0.0.1:9683).",
+    help="Serve Prometheus metrics and the JSON API here: 127.0.0.1:9683, [::1]:9683, or "
+    ":9683 for every interface.",
 )
 @click.option(
     "--export-top-k",
-    type=click.IntRange(min=1, max=1000),
+    type=Count(1, 1000),
     default=20,
     show_default=True,
     help="With --listen: how many of the highest-scoring processes get per-process series.",
@@ -107,12 +99,12 @@ def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
     default="30d",
     metavar="DURATION",
     show_default=True,
-    callback=_duration_param,
+    type=Seconds(60.0, 100 * 366 * DAY_S),
     help="Keep recorded ticks this long (older ones are thinned first, see docs/daemon.md).",
 )
 @click.option(
     "--pause-threshold",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1, 3600.0),
     default=2.0,
     show_default=True,
     help="Seconds of lateness that count as a pause.",
@@ -134,9 +126,7 @@ def command(
     setup_logging(verbose)
     lock = DaemonLock(db_path)
     try:
-        lock.acquire(
-            interval_s=interval, listen=None if listen is None else f"{listen[0]}:{listen[1]}"
-        )
+        lock.acquire(interval_s=interval, listen=None if listen is None else host_port(*listen))
     except AlreadyRunning as exc:
         # A distinct status: the message says who runs; the service retries later.
         raise CliError(str(exc), exit_code=EXIT_ALREADY_RUNNING) from None
@@ -167,7 +157,9 @@ def command(
         daemon = Daemon(make_sampler, recorder, state, config, on_health=lambda h: lock.update(**h))
         signal.signal(signal.SIGTERM, daemon.request_stop)
         signal.signal(signal.SIGINT, daemon.request_stop)
-        where = f", serving http://{listen[0]}:{listen[1]}/metrics" if listen else ""
+        where = "" if exporter is None else f", serving {exporter.url}/metrics"
+        if listen is not None and is_wildcard(listen[0]):
+            where += " (listening on every interface)"
         logging.getLogger("lagwatch.daemon").info(
             "recording to %s every %gs (pid %d, sources: %s)%s",
             db_path, interval, os.getpid(), ", ".join(sampler.source_names), where,

@@ -15,27 +15,42 @@ from typing import Any, cast
 
 import click
 
-from lagwatch import platform_seam
 from lagwatch.cli.errors import CliError
-from lagwatch.cli.options import interval_option, open_sampler, source_option
+from lagwatch.cli.options import (
+    LIMIT,
+    filter_options,
+    interval_option,
+    open_sampler,
+    source_option,
+)
 from lagwatch.cli.store_args import db_option
 from lagwatch.energy.integrate import By, EnergyIntegrator
+from lagwatch.filters import NO_FILTER, ProcessFilter
 from lagwatch.sanitize import for_terminal
 from lagwatch.sources.base import SourceError
 from lagwatch.ticker import Ticker
-from lagwatch.units import human_duration, parse_duration
+from lagwatch.units import format_number, format_watts, human_duration, parse_time
 
 DEFAULT_HISTORY_SINCE = "1h"
 DEFAULT_SAMPLE_SINCE = "10s"
 
 
-def _period(text: str) -> float:
+# Longer ago than this is not a period anyone means (and not one history keeps).
+MAX_PERIOD_S = 366 * 86400.0
+
+
+def _period(text: str, now: float | None = None) -> float:
+    """--since as a period back from now: a duration (2h) or, as `history --since` takes it,
+    a time (14:03, 2026-11-25T14:03, unix seconds)."""
+    now = time.time() if now is None else now
     try:
-        seconds = parse_duration(text)
+        seconds = now - parse_time(text, now)
     except ValueError as exc:
-        raise CliError(f"--since: {exc}") from None
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
     if seconds <= 0:
-        raise CliError(f"--since: must be longer than zero: {text!r}")
+        raise click.BadParameter(f"{text!r} is not in the past", param_hint="'--since'")
+    if seconds > MAX_PERIOD_S:
+        raise click.BadParameter(f"{text!r} is more than a year ago", param_hint="'--since'")
     return seconds
 
 
@@ -43,37 +58,31 @@ def _open_sampler(source: str | None) -> Ticker:
     return open_sampler(source)  # the same --source handling as `lagwatch top`
 
 
-def _responsible_pid_lookup() -> Any:
-    """macOS: the responsible pid of live processes (None elsewhere)."""
-    if not platform_seam.is_macos():
-        return None
-    from lagwatch.energy import darwin
-
-    return darwin.responsible_pid
-
-
-def integrate_history(db_path: Path, integrator: EnergyIntegrator) -> None:
-    """Add the recorded rankings of the period. Raises CliError when the history cannot be
-    read."""
+def integrate_history(
+    db_path: Path, integrator: EnergyIntegrator, flt: ProcessFilter = NO_FILTER
+) -> None:
+    """Add the recorded rankings of the period (their processes ``flt`` shows). Raises
+    CliError when the history cannot be read."""
     from lagwatch.store import History, StoreError
 
     try:
         with History(db_path) as history:
             for ranking in history.rankings(integrator.since, integrator.until):
-                integrator.add(ranking)
+                integrator.add(flt.apply(ranking))
     except StoreError as exc:
         raise CliError(str(exc), exit_code=1) from None
 
 
 def sample_period(
-    sampler: Ticker, period_s: float, interval_s: float, integrator: EnergyIntegrator
-) -> tuple[bool, list[str]]:
+    sampler: Ticker, period_s: float, interval_s: float, integrator: EnergyIntegrator,
+    flt: ProcessFilter = NO_FILTER,
+) -> tuple[bool, list[str]]:  # fmt: skip
     """Sample until the rankings cover ``period_s``; returns (interrupted, warnings)."""
     warnings: list[str] = []
     interval_s = min(interval_s, period_s)
     try:
         for ranking in sampler.rankings(interval_s):
-            integrator.add(ranking)
+            integrator.add(flt.apply(ranking))
             for warning in ranking.warnings:
                 if warning not in warnings:
                     warnings.append(warning)
@@ -86,12 +95,9 @@ def sample_period(
     return False, warnings
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 10000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
+def _fmt(value: float | None, watts: bool = False) -> str:
+    """The one number form of every table (lagwatch.units); watts with their own."""
+    return format_watts(value) if watts else format_number(value)
 
 
 def _print_table(report: dict[str, Any], limit: int) -> None:
@@ -136,11 +142,11 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     for row in rows:
         cells = [escape(for_terminal(row["name"])), str(row["pid"])]  # text, never markup
         if measured:
-            cells += [_fmt(row["energy_j"]), _fmt(row["avg_watts"], 2)]
+            cells += [_fmt(row["energy_j"]), _fmt(row["avg_watts"], watts=True)]
         cells += [
             _fmt(row["energy_impact_s"]),
             _fmt(row["avg_energy_impact"]),
-            _fmt(row["cpu_s"], 2),
+            _fmt(row["cpu_s"]),
         ]
         if by == "app":
             cells.append(str(row["member_count"]))
@@ -148,11 +154,11 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     total = report["total"]
     cells = ["total", ""]
     if measured:
-        cells += [_fmt(total["energy_j"]), _fmt(total["avg_watts"], 2)]
+        cells += [_fmt(total["energy_j"]), _fmt(total["avg_watts"], watts=True)]
     cells += [
         _fmt(total["energy_impact_s"]),
         _fmt(total["avg_energy_impact"]),
-        _fmt(total["cpu_s"], 2),
+        _fmt(total["cpu_s"]),
     ]
     if by == "app":
         cells.append("")
@@ -161,14 +167,27 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     console.print(table)
 
 
-@click.command("energy")
+EXAMPLES = """\b
+Examples:
+  lagwatch energy                      the last hour from the daemon's history
+  lagwatch energy --since 09:00 --by app
+  lagwatch energy --sample --since 30s  measure now, for 30 seconds
+  lagwatch energy --name re:^chrom --json
+
+Columns: ENERGY J (joules) and AVG W (watts) where power is measured; EI·s, energy-impact-seconds (100 EI for 1 s ~ one core busy for 1 s); AVG EI, the average Energy Impact; CPU s,
+CPU time in seconds. Numbers: k = thousand, M = million.
+"""
+
+
+@click.command("energy", epilog=EXAMPLES)
 @click.option(
     "--since",
     "since_text",
     default=None,
-    metavar="DURATION",
-    help=f"Period to add up, back from now (default {DEFAULT_HISTORY_SINCE} from history, "
-    f"{DEFAULT_SAMPLE_SINCE} when sampling).",
+    metavar="DURATION|TIME",
+    help=f"Period to add up: this long back from now (30m, 2h) or since this time (14:03, "
+    f"an ISO time); default {DEFAULT_HISTORY_SINCE} from history, {DEFAULT_SAMPLE_SINCE} when "
+    "sampling.",
 )
 @click.option(
     "--by",
@@ -183,9 +202,8 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
     "--sample", is_flag=True, help="Ignore history: sample for the period now (one Sampler)."
 )
 @interval_option("Seconds between readings when sampling.")
-@click.option(
-    "--limit", "-k", type=click.IntRange(min=1), default=None, help="Show the K biggest users."
-)
+@click.option("--limit", "-k", type=LIMIT, default=None, help="Show the K biggest users.")
+@filter_options
 @click.option(
     "--intervals",
     "show_intervals",
@@ -195,7 +213,8 @@ def _print_table(report: dict[str, Any], limit: int) -> None:
 @source_option("Force sources when sampling (see `lagwatch sources`).")
 def command(
     since_text: str | None, by: str, as_json: bool, db: Path | None, sample: bool,
-    interval: float, limit: int | None, show_intervals: bool, source: str | None,
+    interval: float, limit: int | None, flt: ProcessFilter, show_intervals: bool,
+    source: str | None,
 ) -> None:  # fmt: skip
     """Energy used per process over a period: joules and average watts where power is
     measured, energy-impact-seconds everywhere."""
@@ -225,7 +244,7 @@ def command(
             integrator = EnergyIntegrator(
                 group, since=now - period_s, until=now, keep_intervals=show_intervals
             )
-            integrate_history(db_path, integrator)
+            integrate_history(db_path, integrator, flt)
             if integrator.rankings or db is not None:
                 mode = "history"
                 report = integrator.report(limit)
@@ -247,11 +266,9 @@ def command(
         if since_text is None:
             period_s = _period(DEFAULT_SAMPLE_SINCE)
         sampler = _open_sampler(source)
-        integrator = EnergyIntegrator(
-            group,
-            keep_intervals=show_intervals,
-            responsible_pid=_responsible_pid_lookup() if by == "app" else None,
-        )
+        # Live rankings carry each process's app (lagwatch.apps, macOS's responsible pid
+        # included), decided by the Ticker.
+        integrator = EnergyIntegrator(group, keep_intervals=show_intervals)
         try:
             if not as_json:
                 click.echo(
@@ -259,7 +276,9 @@ def command(
                     "(Ctrl-C reports early)",
                     err=True,
                 )
-            interrupted, warnings = sample_period(sampler, period_s, interval, integrator)
+            interrupted, warnings = sample_period(
+                sampler, period_s, interval, integrator, flt
+            )
         except KeyboardInterrupt:  # between the line above and the loop
             interrupted, warnings = True, []
         finally:

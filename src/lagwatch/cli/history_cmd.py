@@ -6,48 +6,115 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from lagwatch.catalogue import MetricSpec, table_metrics
+from lagwatch.catalogue import table_metrics
 from lagwatch.cli.errors import CliError
+from lagwatch.cli.options import LIMIT, filter_options
 from lagwatch.cli.store_args import db_option, open_history, time_param
-from lagwatch.model import PROCESS_KEYS, ProcessRow
-from lagwatch.sanitize import csv_cell, for_terminal
+from lagwatch.filters import ProcessFilter
+from lagwatch.grouping import BY_CHOICES, GROUP_KEYS, By, as_ranking, group_ranking, ranking_json
+from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
+from lagwatch.render.table import (
+    Column,
+    fit_widths,
+    legend,
+    natural_widths,
+    output_width,
+    plain_line,
+    process_columns,
+)
+from lagwatch.sanitize import csv_cell
 
-# The table's columns: (header, width, left-aligned); the catalogue's narrow metrics follow.
-_HEAD = [("TIME", 19, True), ("PID", 7, False), ("NAME", 20, True), ("SCORE", 5, False),
-         ("BLAME", 8, True)]  # fmt: skip
-METRIC_COLUMNS: tuple[MetricSpec, ...] = table_metrics(wide=False)
+TABLE_ROWS_PER_TICK = 5
 
-
-def table_columns(metrics: Sequence[MetricSpec] = METRIC_COLUMNS) -> list[tuple[str, int, bool]]:
-    return [*_HEAD, *((m.header, m.width, False) for m in metrics)]
-
-
-def row_cells(row: ProcessRow, metrics: Sequence[MetricSpec] = METRIC_COLUMNS) -> list[str]:
-    """A row's cells after the TIME column."""
-    return [
-        str(row.pid),
-        for_terminal(row.name) + (" *" if row.restricted else ""),
-        f"{row.score:.0f}",
-        row.dominant or "-",
-        *(m.format(m.get(row)) for m in metrics),
-    ]
-
-
-def table_line(cells: list[str], columns: list[tuple[str, int, bool]]) -> str:
-    out = []
-    for cell, (_, width, left) in zip(cells, columns, strict=True):
-        text = cell[:width]
-        out.append(f"{text:<{width}}" if left else f"{text:>{width}}")
-    return " ".join(out).rstrip()
+EXAMPLES = """\b
+Examples:
+  lagwatch history                         the last hour, 5 processes per tick
+  lagwatch history --since 14:00 --until 14:10 --limit 10
+  lagwatch history --pid 4242 --format csv > hog.csv
+  lagwatch history --name re:chrom(e|ium) --format json | jq .processes
+  lagwatch history --by app --since 2h     per app instead of per process
+"""
 
 
-@click.command("history")
+def csv_value(value: Any) -> Any:
+    """A CSV cell: empty for unknown, JSON's true/false, lists space-separated, text made
+    safe (lagwatch.sanitize.csv_cell)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    return csv_cell(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line of the table: a recorded row at its tick's time of day."""
+
+    row: ProcessRow
+    clock: str
+
+
+TIME: Column[Line] = Column("TIME", lambda i: i.clock, right=False, legend="time of the tick")
+
+
+def _shown(ranking: Ranking, by: By, limit: int | None) -> list[ProcessRow]:
+    rows = ranking.processes
+    if by != "process":
+        rows = as_ranking(ranking, group_ranking(ranking, by)).processes
+    return rows if limit is None else rows[:limit]
+
+
+def _print_table(rankings: Any, by: By, limit: int, width: int) -> int:
+    """Two passes over the ticks: the first finds the columns any row knows and how wide they
+    are, the second prints. Returns the number of ticks."""
+    candidates = process_columns(table_metrics(wide=True))
+    columns: list[Column[Any]] = [TIME, *candidates]
+    known = [False] * len(columns)
+    natural = [0] * len(columns)
+    count = 0
+    for ranking in rankings():
+        count += 1
+        lines = [Line(r, "00:00:00") for r in _shown(ranking, by, limit)]
+        for j, width_j in enumerate(natural_widths(columns, lines)):
+            natural[j] = max(natural[j], width_j)
+        for j, column in enumerate(columns):
+            if not known[j]:
+                known[j] = any(column.cell(line) != "-" for line in lines)
+    if count == 0:
+        return 0
+    # Columns no recorded row knows are left out (as `top` does); identity columns stay.
+    keep = [j for j, c in enumerate(columns) if c.priority == 0 or known[j]]
+    columns = [columns[j] for j in keep]
+    widths = fit_widths(columns, [natural[j] for j in keep], width)
+    layout = [(c, w) for c, w in zip(columns, widths, strict=True) if w]
+    click.echo(plain_line([c.header for c, _ in layout], layout))
+    day = None
+    for ranking in rankings():
+        stamp = datetime.fromtimestamp(ranking.time)
+        if stamp.date() != day:
+            day = stamp.date()
+            click.echo(f"-- {day.isoformat()} --")
+        clock = stamp.strftime("%H:%M:%S")
+        rows = _shown(ranking, by, limit)
+        if not rows:
+            click.echo(f"{clock} (all idle)")
+        for row in rows:
+            line = Line(row, clock)
+            click.echo(plain_line([c.fitted(line, w) for c, w in layout], layout))
+    return count
+
+
+@click.command("history", epilog=EXAMPLES + "\n" + legend())
 @db_option
 @click.option(
     "--since",
@@ -63,8 +130,7 @@ def table_line(cells: list[str], columns: list[tuple[str, int, bool]]) -> str:
     callback=time_param,
     help="Up to this time (ISO date/time, unix time, or a duration ago).",
 )
-@click.option("--pid", type=int, default=None, help="Only this process.")
-@click.option("--name", default=None, help="Only processes whose name contains this text.")
+@filter_options
 @click.option(
     "--format",
     "fmt",
@@ -73,55 +139,78 @@ def table_line(cells: list[str], columns: list[tuple[str, int, bool]]) -> str:
     show_default=True,
 )
 @click.option(
-    "--top",
-    "top",
-    type=click.IntRange(min=1),
+    "--limit",
+    "-k",
+    type=LIMIT,
     default=None,
-    help="At most N processes per tick (default: 5 in the table, all recorded otherwise).",
+    help=f"At most K processes per tick (default: {TABLE_ROWS_PER_TICK} in the table, all "
+    "recorded otherwise).",
+)
+@click.option("--top", "top_alias", type=LIMIT, default=None, hidden=True)  # the old --limit
+@click.option(
+    "--by",
+    type=click.Choice(BY_CHOICES),
+    default="process",
+    show_default=True,
+    help="Rows per process, per app (by the app recorded with each process) or per user; "
+    "groups sum the processes recorded at each tick.",
 )
 def command(
-    db: Path | None, since: float | None, until: float | None, pid: int | None,
-    name: str | None, fmt: str, top: int | None,
+    db: Path | None, since: float | None, until: float | None, flt: ProcessFilter, fmt: str,
+    limit: int | None, top_alias: int | None, by: By,
 ) -> None:  # fmt: skip
     """Recorded ticks: the processes that mattered at each moment, oldest first."""
+    if limit is not None and top_alias is not None:
+        raise click.UsageError("--top is the old name of --limit: give one")
+    limit = limit if limit is not None else top_alias
+    if until is None:
+        until = time.time()  # fixed, so that the table's two passes read the same ticks
     if since is None:
-        since = (time.time() if until is None else until) - 3600.0
-    if pid is not None and name is not None:
-        raise CliError("give --pid or --name, not both")
-    if since is not None and until is not None and until < since:
+        since = until - 3600.0
+    if until < since:
         raise CliError("--until is before --since")
     count = 0
     out = sys.stdout
     with open_history(db) as history:
-        rankings = history.rankings(since, until, pid=pid, name=name)
+
+        def rankings() -> Iterator[Ranking]:
+            for ranking in history.rankings(since, until):
+                shown = flt.apply(ranking)
+                if flt.narrows and not shown.processes:
+                    continue  # only the ticks where a wanted process was recorded
+                yield shown
+
         if fmt == "json":
-            for ranking in rankings:
-                out.write(json.dumps(ranking.to_json(top), separators=(",", ":")) + "\n")
+            for ranking in rankings():
+                doc = ranking_json(ranking, by, limit)
+                out.write(json.dumps(doc, separators=(",", ":")) + "\n")
                 count += 1
+        elif fmt == "csv" and by != "process":
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["time", "interval_s", *GROUP_KEYS])
+            for ranking in rankings():
+                count += 1
+                groups = group_ranking(ranking, by)
+                for group in groups if limit is None else groups[:limit]:
+                    data = group.to_json()
+                    writer.writerow(
+                        [round(ranking.time, 3), round(ranking.interval_s, 3)]
+                        + [csv_value(data[k]) for k in GROUP_KEYS]
+                    )
         elif fmt == "csv":
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(["time", "interval_s", *PROCESS_KEYS])
-            for ranking in rankings:
+            for ranking in rankings():
                 count += 1
-                procs = ranking.processes if top is None else ranking.processes[:top]
+                procs = ranking.processes if limit is None else ranking.processes[:limit]
                 for row in procs:
                     data = row.to_json()
                     writer.writerow(
                         [round(ranking.time, 3), round(ranking.interval_s, 3)]
-                        + ["" if data[k] is None else csv_cell(data[k]) for k in PROCESS_KEYS]
+                        + [csv_value(data[k]) for k in PROCESS_KEYS]
                     )
         else:
-            limit = top or 5
-            columns = table_columns()
-            click.echo(table_line([header for header, _, _ in columns], columns))
-            for ranking in rankings:
-                count += 1
-                stamp = datetime.fromtimestamp(ranking.time).strftime("%Y-%m-%d %H:%M:%S")
-                if not ranking.processes:
-                    idle = [stamp, "", "(all idle)", *[""] * (len(columns) - 3)]
-                    click.echo(table_line(idle, columns))
-                for row in ranking.processes[:limit]:
-                    click.echo(table_line([stamp, *row_cells(row)], columns))
+            count = _print_table(rankings, by, limit or TABLE_ROWS_PER_TICK, output_width())
         if count == 0:
             span = history.span()
             if span is None:
@@ -131,5 +220,5 @@ def command(
                 first = datetime.fromtimestamp(span[0]).strftime("%Y-%m-%d %H:%M:%S")
                 last = datetime.fromtimestamp(span[1]).strftime("%Y-%m-%d %H:%M:%S")
                 where = f"history covers {first} to {last} ({int(now - span[1])}s ago)"
-            what = " for that process" if pid is not None or name is not None else ""
+            what = " for those processes" if flt.narrows else ""
             click.echo(f"lagwatch: no recorded ticks{what} in that period; {where}", err=True)

@@ -78,7 +78,32 @@ def visibility_line(vis: dict | None, is_root: bool) -> str | None:
     return line
 
 
-@click.command("sources")
+def filled_by(report: list[dict], vis: dict | None) -> list[str]:
+    """The augmenting sources in use that fill in restricted processes' figures (`top`)."""
+    if vis is None or not vis["restricted"]:
+        return []
+    return [e["name"] for e in report if e["name"] == "top" and e.get("status") == "in use"]
+
+
+def filled_line(fillers: list[str]) -> str | None:
+    if "top" not in fillers:
+        return None
+    return (
+        "top fills in their CPU, footprint, threads, state, wakeups, pageins and context "
+        "switches, and gives every process its POWER as Energy Impact; their disk I/O stays "
+        "unknown without root. It costs one `top` child re-reading every process each second."
+    )
+
+
+EXAMPLES = """\b
+Examples:
+  lagwatch sources                what this machine can measure, and why
+  sudo lagwatch sources           what root adds
+  lagwatch top --source psutil    force a source, e.g. to compare two
+"""
+
+
+@click.command("sources", epilog=EXAMPLES)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(as_json: bool) -> None:
     """List the data sources available on this machine and the metrics each gives."""
@@ -93,12 +118,15 @@ def command(as_json: bool) -> None:
             entry["status"] = "in use"
         else:
             entry["status"] = "standby"
+    fillers = filled_by(report, vis)
     if as_json:
         out = {
             "platform": platform_seam.sys_platform(),
             "root": registry.is_root(),
             "sources": report,
             "visibility": vis,
+            # Added key: which augmenting sources fill in what the OS withholds.
+            "restricted_filled_by": fillers,
         }
         click.echo(json.dumps(out, indent=2))
         return
@@ -122,5 +150,8 @@ def command(as_json: bool) -> None:
     line = visibility_line(vis, registry.is_root())
     if line is not None:
         console.print(line)
+        filled = filled_line(fillers)
+        if filled is not None:
+            console.print(filled)
     elif not registry.is_root():
         console.print("Not running as root: other users' processes are shown as restricted.")

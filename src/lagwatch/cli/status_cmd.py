@@ -155,7 +155,14 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
     return "; ".join(parts)
 
 
-@click.command("status")
+EXAMPLES = """\b
+Examples:
+  lagwatch status          one line for people
+  lagwatch status --json   the same for scripts (and monitoring)
+"""
+
+
+@click.command("status", epilog=EXAMPLES)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(db: Path | None, as_json: bool) -> None:

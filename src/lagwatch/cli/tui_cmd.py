@@ -53,7 +53,16 @@ def open_feed(db: Path | None, interval: float | None, source: str | None):
     return SamplerFeed(lambda: open_sampler(source), interval_s=interval or 1.0)
 
 
-@click.command("tui")
+EXAMPLES = """\b
+Examples:
+  lagwatch tui                  attach to a running daemon, or sample here
+  lagwatch tui --standalone     sample here even if a daemon runs
+  lagwatch tui --db ~/h.db      replay a history database
+(keys: ? in the TUI lists them; docs/tui.md)
+"""
+
+
+@click.command("tui", epilog=EXAMPLES)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Attach to this history database (default: a running daemon's).")  # fmt: skip
 @interval_option(

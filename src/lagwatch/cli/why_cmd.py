@@ -8,13 +8,28 @@ from pathlib import Path
 import click
 
 from lagwatch.cli.errors import CliError
+from lagwatch.cli.options import Count
 from lagwatch.cli.store_args import db_option, open_history
 from lagwatch.render.story import build_story, render_story
 from lagwatch.sanitize import tree_for_terminal
 
 
-@click.command("why")
-@click.argument("event_id", type=click.IntRange(min=1), required=False)
+EXAMPLES = """\b
+Examples:
+  lagwatch why            the latest event
+  lagwatch why 12         event 12 (numbers from `lagwatch events`)
+  lagwatch why 12 --json  the event and its timeline as JSON
+
+Timeline columns: SCORE (0-100) and BLAME as in `lagwatch top`; CPU% (of one core), MEM,
+DISK R/W per second, PGIN/s (page-ins), WAKE/s (wakeups). Sizes are 1024-based: K = KiB,
+M = MiB, G = GiB.
+"""
+
+
+@click.command("why", epilog=EXAMPLES)
+@click.argument(
+    "event_id", type=Count(1, 2**62, "an event number (see `lagwatch events`)"), required=False
+)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="The event and its timeline as JSON.")
 def command(event_id: int | None, db: Path | None, as_json: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import statistics
 import threading
 import traceback
@@ -54,6 +55,7 @@ class Daemon:
         config: DaemonConfig = DaemonConfig(),
         clock: Clock | None = None,
         on_health: Callable[[dict[str, Any]], None] | None = None,
+        own_pid: int | None = None,
     ) -> None:
         self.make_sampler = make_sampler
         self.recorder = recorder
@@ -61,7 +63,9 @@ class Daemon:
         self.config = config
         self.clock = clock or SystemClock.for_platform()
         self.on_health = on_health
-        self.ring = RingBuffer(config.ring_s, config.interval_s)
+        # Pause suspects never include this process or the tools it runs (see ring).
+        self.own_pid = os.getpid() if own_pid is None else own_pid
+        self.ring = RingBuffer(config.ring_s, config.interval_s, exclude_tree_of=self.own_pid)
         self.pauses = PauseTracker(
             self.ring, config.pause_threshold_s, config.before_s, config.after_ticks
         )

@@ -25,7 +25,8 @@ ENERGY_SOURCES: dict[str, str] = {
     "energy_impact estimated from it at 100 per watt",
     "powermetrics": "energy_impact is powermetrics' own (root); power from ri_energy_nj where "
     "the kernel measures it",
-    "top-power": "energy_impact is top's POWER column; no power measured",
+    "top-power": "energy_impact is top's POWER column (CPU plus 500 us per package-idle "
+    "wakeup), for every process top lists; power from ri_energy_nj where the kernel measures it",
     "pmenergy": "energy_impact from Activity Monitor's per-model weights (/usr/share/pmenergy) "
     "on QoS-weighted CPU time, package-idle wakeups and GPU time; no power measured",
     "rapl-share": "power = RAPL package power split by CPU-time share; energy_impact modelled "

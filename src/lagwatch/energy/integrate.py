@@ -19,26 +19,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lagwatch.energy.apps import app_of
+from lagwatch.apps import app_of, parse_key
 from lagwatch.model import ProcessRow, Ranking
 
 By = Literal["process", "app"]
 ProcessKey = tuple[int, int, str]  # (pid, start_id, name): history may not keep start_id
+# A process, an app rooted at a process (its ProcessKey), or an app named otherwise (a systemd
+# unit, a container: its lagwatch.apps key).
+GroupKey = ProcessKey | str
 
 
 def process_key(row: ProcessRow) -> ProcessKey:
     return (row.pid, row.start_id, row.name)
 
 
-def key_text(key: ProcessKey) -> str:
-    return f"{key[0]}:{key[1]}:{key[2]}"
+def key_text(key: GroupKey) -> str:
+    return key if isinstance(key, str) else f"{key[0]}:{key[1]}:{key[2]}"
 
 
 @dataclass(slots=True)
 class Usage:
     """What one process (or app) used over the period."""
 
-    key: ProcessKey
+    key: GroupKey
     pid: int
     name: str
     user: str | None
@@ -48,11 +51,20 @@ class Usage:
     seen_s: float = 0.0
     members: dict[ProcessKey, str] = field(default_factory=dict)
     last_ranking: int = -1
+    parents: dict[int, int | None] = field(default_factory=dict)  # member pid -> ppid
+
+    def leader(self) -> int:
+        """An app rooted at a process: that process; else its top-most member (its parent is
+        not a member), the lowest pid among those."""
+        if not isinstance(self.key, str) or not self.parents:
+            return self.pid
+        tops = [pid for pid, ppid in self.parents.items() if ppid not in self.parents]
+        return min(tops or self.parents)
 
     def to_json(self, power_s: float, ei_s: float, by: By) -> dict[str, Any]:
         out: dict[str, Any] = {
             "key": key_text(self.key),
-            "pid": self.pid,
+            "pid": self.leader(),
             "name": self.name,
             "user": self.user,
             "energy_j": self.energy_j,
@@ -94,7 +106,7 @@ class EnergyIntegrator:
         self.until = until
         self.keep_intervals = keep_intervals
         self.responsible_pid = responsible_pid
-        self.groups: dict[ProcessKey, Usage] = {}
+        self.groups: dict[GroupKey, Usage] = {}
         self.intervals: list[dict[str, Any]] = []
         self.rankings = 0
         self.covered_s = 0.0
@@ -106,7 +118,7 @@ class EnergyIntegrator:
         self.energy_sources: list[str] = []
         self.first: float | None = None  # start of the first counted interval
         self.last: float | None = None  # end of the last one
-        self._app: dict[ProcessKey, tuple[ProcessKey, str | None]] = {}
+        self._app: dict[ProcessKey, tuple[GroupKey, str | None]] = {}
 
     def overlap_s(self, ranking: Ranking) -> float:
         start, end = ranking.time - ranking.interval_s, ranking.time
@@ -116,10 +128,17 @@ class EnergyIntegrator:
             end = min(end, self.until)
         return end - start
 
-    def _group(self, row: ProcessRow, rows: dict[int, ProcessRow]) -> tuple[ProcessKey, str | None]:
+    def _group(self, row: ProcessRow, rows: dict[int, ProcessRow]) -> tuple[GroupKey, str | None]:
         key = process_key(row)
         if self.by == "process":
             return key, row.user
+        if row.app is not None:  # decided live with the whole process table (recorded too)
+            parsed = parse_key(row.app)
+            if parsed.kind == "proc" and parsed.pid is not None and parsed.start_id is not None:
+                root = rows.get(parsed.pid)
+                user = root.user if root is not None else row.user
+                return (parsed.pid, parsed.start_id, parsed.name), user
+            return row.app, row.user
         if key not in self._app:  # a process's app is decided when it is first seen
             procs = {pid: (r.ppid, r.name) for pid, r in rows.items()}
             responsible = None
@@ -156,7 +175,10 @@ class EnergyIntegrator:
             gkey, user = self._group(row, by_pid)
             usage = self.groups.get(gkey)
             if usage is None:
-                usage = Usage(key=gkey, pid=gkey[0], name=gkey[2], user=user)
+                if isinstance(gkey, str):
+                    usage = Usage(key=gkey, pid=row.pid, name=parse_key(gkey).name, user=user)
+                else:
+                    usage = Usage(key=gkey, pid=gkey[0], name=gkey[2], user=user)
                 self.groups[gkey] = usage
             joules = None if row.power_watts is None else row.power_watts * overlap
             ei_s = None if row.energy_impact is None else row.energy_impact * overlap
@@ -169,6 +191,7 @@ class EnergyIntegrator:
                 usage.last_ranking = self.rankings
             if self.by == "app":
                 usage.members[process_key(row)] = row.name
+                usage.parents[row.pid] = row.ppid
             self.total_j = _add(self.total_j, joules)
             self.total_ei_s = _add(self.total_ei_s, ei_s)
             self.total_cpu_s = _add(self.total_cpu_s, cpu_s)

@@ -19,6 +19,7 @@ from lagwatch.exporter.api import Pages
 from lagwatch.exporter.metrics import LagwatchCollector
 from lagwatch.exporter.series import DEFAULT_TOP_K, ExportView, SeriesTracker
 from lagwatch.exporter.server import HttpServer
+from lagwatch.listen import url_for
 from lagwatch.live import LiveState
 from lagwatch.model import Ranking
 
@@ -41,7 +42,8 @@ def is_loopback(host: str) -> bool:
 
 
 class Exporter:
-    """A running exporter: ``url``, ``port``, and ``stop()``."""
+    """A running exporter: ``url`` (one that reaches it from this machine, IPv6 in
+    brackets, loopback for every-interface hosts), ``port``, and ``stop()``."""
 
     def __init__(
         self,
@@ -82,8 +84,7 @@ class Exporter:
             self._on_ranking(state.latest)
         self.host = host
         self.port = self._http.port
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = url_for(host.strip("[]"), self.port)
 
     def view(self) -> ExportView:
         return self.tracker.view

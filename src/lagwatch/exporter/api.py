@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
@@ -23,6 +23,7 @@ from prometheus_client.registry import CollectorRegistry
 from lagwatch.events import Event, EventLog
 from lagwatch.exporter.series import ExportView
 from lagwatch.exporter.server import HttpError, Response, Route
+from lagwatch.grouping import BY_CHOICES, By, ranking_json
 from lagwatch.live import LiveState
 from lagwatch.units import parse_time
 
@@ -33,7 +34,8 @@ NDJSON_TYPE = "application/x-ndjson"
 CACHE_MAX_AGE_S = 1.0
 INDEX = b"""lagwatch exporter
   /metrics      Prometheus metrics (text or OpenMetrics format)
-  /api/now      the latest ranking, as `lagwatch top --json` prints it (?limit=K)
+  /api/now      the latest ranking, as `lagwatch top --json` prints it (?limit=K,
+                ?by=app or ?by=user as `top --by`)
   /api/events   pauses, rogue episodes and pressure events, one JSON object per line,
                 as `lagwatch events --json`
                 (?since=TIME: unix time, ISO time or a duration ago like 1h)
@@ -173,10 +175,19 @@ class Pages:
 
     def now(self, query: dict[str, list[str]], headers: Headers) -> Response:
         limit = _positive_int(query, "limit")
+        by = _one(query, "by") or "process"
+        if by not in BY_CHOICES:
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST, f"by must be one of {', '.join(BY_CHOICES)}, got {by!r}"
+            )
         ranking = self._view().ranking or self._state.latest
         if ranking is None:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "no ranking yet: wait one interval")
-        body = self._cached(("now", limit), lambda: (dumps(ranking.to_json(limit)) + "\n").encode())
+
+        def render() -> bytes:
+            return (dumps(ranking_json(ranking, cast(By, by), limit)) + "\n").encode()
+
+        body = self._cached(("now", limit, by), render)
         return Response(body, JSON_TYPE)
 
     def events(self, query: dict[str, list[str]], headers: Headers) -> Response:

@@ -37,13 +37,35 @@ _UNIT_SUFFIXES: tuple[tuple[str, str, float], ...] = (
 )
 _BAD_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
+# System keys whose generic name would mislead: counts of things now (top's header says
+# "Processes: 412 total") are gauges, not counters; and "_count" ends only a histogram's or a
+# summary's series in Prometheus (promtool refuses it on a gauge).
+_SYSTEM_GAUGE_NAMES: dict[str, str] = {
+    "cpu_count": "cpus",
+    "processes_total": "processes",
+    "threads_total": "threads",
+    "memregions_total": "memregions",
+}
+# Suffixes Prometheus reserves for histograms and summaries, and what a gauge gets instead.
+_RESERVED_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_count", "s"),  # gpu_core_count -> gpu_cores
+    ("_sum", "_summed"),
+    ("_bucket", "_buckets"),
+)
+
 
 def system_metric_name(key: str) -> tuple[str, float, bool]:
-    """(metric name, factor to base units, is a counter) for a ``Ranking.system`` key."""
+    """(metric name, factor to base units, is a counter) for a ``Ranking.system`` key. Every
+    name it gives passes `promtool check metrics`."""
     key = _BAD_NAME_CHARS.sub("_", key).strip("_").lower()
+    if key in _SYSTEM_GAUGE_NAMES:
+        return f"lagwatch_system_{_SYSTEM_GAUGE_NAMES[key]}", 1.0, False
     counter = key.endswith("_total")
     if counter:
         key = key[: -len("_total")]
+    for suffix, replacement in _RESERVED_SUFFIXES:
+        if key.endswith(suffix):
+            key = key[: -len(suffix)] + replacement
     factor = 1.0
     for suffix, unit, unit_factor in _UNIT_SUFFIXES:
         if key.endswith(suffix) and not key.endswith("_per_s"):
@@ -84,9 +106,14 @@ class LagwatchCollector:
 
 def process_families(view: ExportView) -> Iterator[Metric]:
     score = GaugeMetricFamily(
-        "lagwatch_process_score",
-        "Stress score 0-100 of a process, labelled with the resource it is blamed on",
-        labels=(*PROCESS_LABELS, "dominant"),
+        "lagwatch_process_score", "Stress score 0-100 of a process", labels=PROCESS_LABELS
+    )
+    # The blamed resource is its own series: a label on the score would start a new score
+    # series (and end the old one) each time the blame moves.
+    dominant = InfoMetricFamily(
+        "lagwatch_process_dominant",
+        "The resource a process is blamed on (the score's dominant resource); absent if none",
+        labels=PROCESS_LABELS,
     )
     gauges = {
         spec.name: GaugeMetricFamily(
@@ -107,13 +134,16 @@ def process_families(view: ExportView) -> Iterator[Metric]:
     }
     for proc in view.processes:
         labels = [str(proc.pid), proc.name]
-        score.add_metric([*labels, proc.dominant or "none"], proc.score)
+        score.add_metric(labels, proc.score)
+        if proc.dominant:
+            dominant.add_metric(labels, {"resource": proc.dominant})
         in_top.add_metric(labels, 1.0 if proc.in_top else 0.0)
         for name, value in proc.gauges.items():
             gauges[name].add_metric(labels, value)
         for name, total in proc.totals.items():
             counters[name].add_metric(labels, total)
     yield score
+    yield dominant
     yield from gauges.values()
     yield in_top
     yield from counters.values()

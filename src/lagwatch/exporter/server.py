@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lagwatch import __version__
+from lagwatch.listen import host_port, open_listener
 
 log = logging.getLogger("lagwatch.exporter")
 
@@ -449,21 +450,15 @@ class HttpServer:
         write_timeout: float = 10.0,
         max_pending: int = 256,
     ) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        bind_host = host.strip("[]")
+        host = host.strip("[]")
         # Slow clients must never take the descriptors the sampler and the database need.
         max_pending = max(8, min(max_pending, _fd_limit() // 4))
-        listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((bind_host, port))
-            listener.listen(socket.SOMAXCONN)
-            listener.setblocking(False)
+            listener = open_listener(host, port)  # host "": every interface
         except OSError as exc:
-            listener.close()
             # strerror stays the bare reason (callers add their own context); str() names
             # the address: "[Errno 98] Address already in use: '127.0.0.1:9683'".
-            raise OSError(exc.errno, exc.strerror or str(exc), f"{host}:{port}") from None
+            raise OSError(exc.errno, exc.strerror or str(exc), host_port(host, port)) from None
         self._listener = listener
         self._loop = _Loop(
             listener,

@@ -20,8 +20,10 @@ Format and quirks (../shared/fixtures/macos/PROVENANCE.md):
   name. With ``-J`` the time column disappears (and the header shrinks to the chosen columns);
   every line ends with a comma, i.e. an empty last field.
 - Process rows read ``name.pid``: the pid follows the LAST dot (names hold dots:
-  ``io.tailscale.ip.79391``). The name is cut to 15 characters and may end in a space
-  (``Microsoft Edge .772``): ``name`` is stripped, ``name_truncated`` says it may be cut.
+  ``io.tailscale.ip.79391``). The name is cut to 15 bytes (15 characters in every capture
+  seen, all ASCII; the kernel keeps names in bytes, lagwatch.kernel_names) and may end in a
+  space (``Microsoft Edge .772``) or inside a UTF-8 character: ``name`` is stripped, without
+  the half character, and ``name_truncated`` says it may be cut (judged on bytes).
 - Without ``-P``, socket rows (``tcp4 a:p<->b:p``, ``udp6 *.5353<->*.*``; IPv6 puts a dot before
   the port) follow their process; they are attached to it as ``sockets``, never mistaken for a
   process even when the text after their last dot is all digits.
@@ -39,10 +41,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lagwatch import kernel_names
 from lagwatch.model import sum_known
 from lagwatch.parsers.errors import CaptureError
 
-NAME_WIDTH = 15  # nettop cuts process names to this many characters
+NAME_WIDTH = kernel_names.NETTOP_NAME_BYTES  # nettop cuts process names to 15 bytes
 
 _SOCKET = re.compile(r"^(?:tcp|udp|quic|raw|icmp)\d*\s|<->")
 _UNIT_BYTES = {
@@ -137,6 +140,18 @@ def split_name_pid(text: str) -> tuple[str, int] | None:
     if not dot or not tail.isdigit() or not head:
         return None
     return head, int(tail)
+
+
+def read_name(raw_name: str) -> tuple[str, bool]:
+    """A ``name`` as nettop printed it -> (name, may be cut). The text may come decoded with
+    ``surrogateescape`` (the bytes survive) or with ``replace`` (a character cut in half reads
+    U+FFFD at the end)."""
+    data = raw_name.encode("utf-8", "surrogateescape")
+    cut = kernel_names.may_be_cut(data, NAME_WIDTH)
+    name = kernel_names.decode(data)
+    if name.endswith("\ufffd"):
+        name, cut = name[:-1], True
+    return name.rstrip(), cut
 
 
 def is_header(fields: list[str]) -> bool:
@@ -254,10 +269,11 @@ class NettopStreamParser:
             for name, i in layout.index.items()
             if i < len(fields) and fields[i] and name not in ("time", "bytes_in", "bytes_out")
         }
+        name, cut = read_name(raw_name)
         row = NettopRow(
             pid=pid,
-            name=raw_name.rstrip(),
-            name_truncated=len(raw_name) >= NAME_WIDTH,
+            name=name,
+            name_truncated=cut,
             bytes_in=bytes_in,
             bytes_out=bytes_out,
             time=col("time"),

@@ -8,7 +8,16 @@
   are optional); a column group like ``Wakeups (Intr, Pkg idle)`` holds one value per item.
 - coalition rows (``--show-process-coalition``) leave User% and Deadlines blank and are
   followed by their member tasks indented by two spaces; markdown indentation of a whole
-  capture is tolerated (positions are taken relative to the header line).
+  capture is tolerated (positions are taken relative to the header line). A coalition is a
+  group of processes, never a process: its rows become :class:`PmCoalition`.
+- ``--show-all`` (older macOS) widens the table (disk bytes, pageins, packets and bytes in and
+  out, GPU ms/s, a ``QOS (ms/s)`` caption over one column per QoS class, Energy Impact).
+  Columns lagwatch has no field for are kept per task in ``extra`` (numbers, or the text as
+  printed). Rows that leave columns blank (coalitions) are read by position: each value
+  belongs to the column it stands under; a row whose last column is empty was cut.
+- ``--show-initial-usage`` prints a ``*** Lifetime system activity`` block (0.00 ms elapsed,
+  before the first sampled block): its table covers each task's life, not an interval, so the
+  sample is kept with kind ``lifetime`` for consumers to set aside.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +42,8 @@ from lagwatch.parsers.powermetrics_model import (
 
 _N = r"(\d+(?:\.\d*)?|\.\d+)"  # a decimal number (".44" occurs too)
 _SAMPLE_HEAD = re.compile(
-    rf"^\*\*\* (Sampled|Summary) system activity \((.*?)\)(?: \({_N}\s*ms elapsed\))? \*\*\*$"
+    rf"^\*\*\* (Sampled|Summary|Lifetime) system activity \((.*?)\)"
+    rf"(?: \({_N}\s*ms elapsed\))? \*\*\*$"
 )
 _SECTION = re.compile(r"^\*{3,4}\s*(.+?)\s*\*{3,4}$")
 _PREAMBLE = re.compile(
@@ -54,6 +65,7 @@ _GROUPS = re.compile(r"\S+(?: \S+)*")  # header column groups: words joined by s
 _ROW_TOKEN = re.compile(r"\[[^\]]*\]|\S+")
 _NAME_ID = re.compile(r"(.*?\S)\s+(-?\d+)(?=\s)")
 _DATE_FORMATS = ("%a %b %d %H:%M:%S %Y %z", "%a %b %d %H:%M:%S %Y")
+_KINDS = {"Sampled": "sampled", "Summary": "summary", "Lifetime": "lifetime"}
 
 # Header group (without its "/s" and "[total]" decorations) -> field name(s).
 _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -66,8 +78,19 @@ _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "Energy Impact": ("energy_impact",),
     "Dead": ("dead",),
 }
-# Coalition rows leave these blank.
-_BLANKABLE = ("user_percent", "deadlines_short_per_s", "deadlines_medium_per_s")
+_KNOWN_FIELDS = frozenset(n for names in _TEXT_FIELDS.values() for n in names)
+# --show-process-qos: a "QOS (ms/s)" caption, then one column per QoS class (Apple's Energy
+# Efficiency Guide for Mac Apps, listing 10-10).
+_QOS_COLUMNS = {
+    "Default": "default", "Maint": "maintenance", "BG": "background", "Util": "utility",
+    "Lgcy": "legacy", "U-Init": "user_initiated", "U-Intr": "user_interactive",
+}  # fmt: skip
+_QOS_PREFIX = "qos_ms_per_s:"
+_POSITION_SLACK = 2  # columns a value may start left of its header (hand-pasted captures)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 @dataclass(slots=True)
@@ -77,7 +100,28 @@ class _Table:
     fields: list[str]
     field_pos: dict[str, int]
     line: int
+    # Header groups in order: (where it starts, the fields it holds; none for a caption).
+    groups: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
     rows: list[tuple[int, int, PmTask, bool]] = field(default_factory=list)  # line, rel indent
+
+
+def _group_fields(group: str) -> tuple[str, ...]:
+    """The fields one header group holds, in order."""
+    label, _, items = group.partition("(")
+    label = label.replace("[total]", "").strip()
+    base = label[:-2] if label.endswith("/s") else label
+    if base.upper() == "QOS" and "ms/s" in items:
+        return ()  # a caption over the QoS columns that follow it
+    if base in _QOS_COLUMNS:
+        return (_QOS_PREFIX + _QOS_COLUMNS[base],)
+    names = _TEXT_FIELDS.get(base)
+    if names is not None:
+        return names
+    slug = _slug(base) or "column"
+    parts = [_slug(item) for item in items.rstrip(")").split(",")] if items else []
+    if len(parts) > 1:
+        return tuple(f"{slug}_{part or i}" for i, part in enumerate(parts))
+    return (slug,)
 
 
 def parse_table_header(text: str, lineno: int) -> _Table | None:
@@ -91,20 +135,15 @@ def parse_table_header(text: str, lineno: int) -> _Table | None:
         return None
     fields: list[str] = []
     field_pos: dict[str, int] = {}
+    table_groups: list[tuple[int, tuple[str, ...]]] = []
     for pos, group in groups[2:]:
-        label, _, items = group.partition("(")
-        label = label.replace("[total]", "").strip()
-        base = label[:-2] if label.endswith("/s") else label
-        names = _TEXT_FIELDS.get(base)
-        if names is None:
-            slug = re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_") or "column"
-            count = len(items.split(",")) if items else 1
-            names = tuple(f"{slug}_{i}" if count > 1 else slug for i in range(count))
+        names = _group_fields(group)
+        table_groups.append((pos, names))
         for name in names:
             field_pos.setdefault(name, pos)
             fields.append(name)
     return _Table(indent=indent, id_pos=groups[1][0], fields=fields, field_pos=field_pos,
-                  line=lineno)  # fmt: skip
+                  line=lineno, groups=table_groups)  # fmt: skip
 
 
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")  # float() would also take "nan", "1e9"
@@ -116,12 +155,40 @@ def _text_value(name: str, token: str) -> Any:
             raise ValueError(token)
         return token == "Y"
     if not _DECIMAL.fullmatch(token):
-        raise ValueError(token)
+        if name in _KNOWN_FIELDS:
+            raise ValueError(token)
+        return token  # a column lagwatch does not read: kept as printed
     return float(token)
 
 
+
+def _by_position(
+    values: list[tuple[int, str]], table: _Table
+) -> list[tuple[str, str]] | None:
+    """Each value is the column's whose header starts at or before it: (field, token) pairs;
+    None when the values do not fit the header (more than a column holds, under a caption,
+    or nothing under the last column: a row cut short)."""
+    starts = [start - _POSITION_SLACK for start, _ in table.groups]
+    filled: dict[int, list[str]] = {}
+    for pos, token in values:
+        g = bisect_right(starts, pos) - 1
+        if g < 0:
+            return None
+        filled.setdefault(g, []).append(token)
+    out: list[tuple[str, str]] = []
+    for g, tokens in filled.items():
+        names = table.groups[g][1]
+        if len(tokens) > len(names):
+            return None
+        out.extend(zip(names, tokens, strict=False))
+    last = max(g for g, (_, names) in enumerate(table.groups) if names)
+    if last not in filled:
+        return None
+    return out
+
+
 def parse_task_row(text: str, table: _Table, lineno: int) -> tuple[PmTask | None, bool, str]:
-    """(task, blank_user_and_deadlines, why_skipped)."""
+    """(task, some columns left blank, why_skipped)."""
     indent = len(text) - len(text.lstrip())
     id_pos = table.id_pos
     if len(text) > id_pos and text[id_pos - 1].isspace() and not text[id_pos].isspace():
@@ -142,25 +209,26 @@ def parse_task_row(text: str, table: _Table, lineno: int) -> tuple[PmTask | None
     fields = table.fields
     blank = False
     if len(values) == len(fields):
-        names = fields
-    elif len(values) == len(fields) - len(_BLANKABLE) and all(f in fields for f in _BLANKABLE):
-        # A coalition row, if the User%/Deadlines region really is empty (not a cut row).
-        after = [f for f in fields if f not in _BLANKABLE]
-        first_kept = fields.index(_BLANKABLE[-1]) + 1
-        start = table.field_pos["user_percent"] - table.indent + indent
-        stop = table.field_pos.get(fields[first_kept], len(text)) - table.indent + indent
-        if text[start : stop - 2].strip():  # (2 columns of slack for hand-pasted captures)
-            return None, False, f"line {lineno}: row cut short, skipped"
-        names, blank = after, True
+        pairs = [(f, tok) for f, (_, tok) in zip(fields, values, strict=True)]
     else:
-        return None, False, f"line {lineno}: row cut short or garbled, skipped"
+        # Blank columns (a coalition row) or a cut row: place each value under its header.
+        # Positions are the header's: rows share its indentation (member rows indent their
+        # name, not their values).
+        placed = _by_position(values, table) if len(values) < len(fields) else None
+        if placed is None:
+            return None, False, f"line {lineno}: row cut short or garbled, skipped"
+        pairs, blank = placed, True
     task = PmTask(pid=pid, name=name, line=lineno)
-    for fname, (_, token) in zip(names, values, strict=True):
+    for fname, token in pairs:
         try:
             value = _text_value(fname, token)
         except ValueError:
             return None, False, f"line {lineno}: unreadable {fname} {token!r}, row skipped"
-        if hasattr(task, fname):
+        if fname.startswith(_QOS_PREFIX):
+            if isinstance(value, float):
+                task.qos_ms_per_s = task.qos_ms_per_s or {}
+                task.qos_ms_per_s[fname[len(_QOS_PREFIX) :]] = value
+        elif fname in _KNOWN_FIELDS:
             setattr(task, fname, value)
         else:
             task.extra[fname] = value
@@ -218,12 +286,26 @@ class _TextParser:
         self.sample: PmSample | None = None
         self.table: _Table | None = None
         self.first_content_line: int | None = None
+        self.unread_seen: set[tuple[str, ...]] = set()
 
     def new_sample(self, kind: str, lineno: int) -> PmSample:
         self.end_table()
         self.sample = PmSample(index=len(self.capture.samples), line=lineno, kind=kind)
         self.capture.samples.append(self.sample)
         return self.sample
+
+    def _note_unread_columns(self, table: _Table) -> None:
+        """Say once which columns are kept per task but not ranked (their unit is not in
+        their header: per second or per interval?)."""
+        unread = tuple(
+            f for f in table.fields if f not in _KNOWN_FIELDS and not f.startswith(_QOS_PREFIX)
+        )
+        if unread and unread not in self.unread_seen:
+            self.unread_seen.add(unread)
+            self.capture.warnings.append(
+                f"line {table.line}: columns {', '.join(unread)} kept as printed, not ranked "
+                "(their header states no unit)"
+            )
 
     def end_table(self) -> None:
         table, self.table = self.table, None
@@ -281,7 +363,7 @@ class _TextParser:
                 self.table.rows.append((lineno, rel, task, blank))
             return
         if m := _SAMPLE_HEAD.match(stripped):
-            sample = self.new_sample("summary" if m[1] == "Summary" else "sampled", lineno)
+            sample = self.new_sample(_KINDS[m[1]], lineno)
             sample.time_text = m[2]
             sample.time = _parse_time(m[2])
             elapsed = float(m[3]) / 1000.0 if m[3] else None
@@ -291,6 +373,7 @@ class _TextParser:
             if self.sample is None or self.sample.has_task_table:
                 self.new_sample("table", lineno)
             self.table = table
+            self._note_unread_columns(table)
             return
         if m := _PREAMBLE.match(stripped):
             self.capture.machine[m[1].lower().replace(" ", "_")] = m[2].strip()

@@ -6,9 +6,21 @@ A *block* is one sample: an optional header (``Processes:``, date, ``Load Avg:``
 table. Quirks handled (see ../shared/fixtures/macos/PROVENANCE.md):
 
 - Column widths are computed by top per sample from the content, so cells are cut at the
-  positions of *this block's* header line; values are left-aligned under their header. A cell may
+  positions of *this block's* header line; values are left-aligned under their header. top pads
+  every cell to its column's width in *bytes* (strlen; top's logging.c), so a non-ASCII COMMAND
+  shifts nothing when lines are sliced as bytes and each cell decoded afterwards. A cell may
   hold spaces (``Google Chrome He``, ``running ``, BOOSTS `` 0[0]``), so every word is assigned to
   the column whose header starts at or before it, never split on whitespace alone.
+- COMMAND is the kernel's p_comm: at most 16 bytes, possibly cut inside a UTF-8 character; the
+  cut character is dropped and ``TopRow.command_cut`` says the name may be longer
+  (lagwatch.kernel_names).
+- PID cells end with a one-character suffix (top's pid.c): ``*`` for a process of another CPU
+  type than top itself (every native process when an x86_64 top runs under Rosetta), ``-`` for
+  a 32-bit process on a 64-bit host, a space otherwise; the man page also names ``+``. It is
+  kept in ``TopRow.pid_suffix``.
+- Delta mode (``-d``/``-c d``): from the second sample on, counters and sizes are differences
+  and may be zero or negative (``-16K``, ``2/-1`` threads); they are read as signed values
+  (lagwatch.parsers.top_convert decides what they mean).
 - Sizes ``B/K/M/G/T`` are binary multiples; a trailing ``+``/``-`` marks a value that rose or
   fell since the previous sample (in a first sample *every* counter carries ``+``) and is kept
   apart in ``TopRow.marks``; ``N/A`` is None; ``#TH`` and ``#WQ`` may read ``22/1``
@@ -34,6 +46,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from lagwatch import kernel_names
 from lagwatch.parsers.errors import CaptureError
 
 # Every column header top knows (``-stats`` keys and their headers across macOS releases).
@@ -63,9 +76,9 @@ COUNTER_COLUMNS = frozenset(
 )
 
 _SIZE_FACTORS = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([BKMGTP])")
+_SIZE = re.compile(r"(-?)(\d+(?:\.\d+)?)([BKMGTP])")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_WORD = re.compile(r"\S+")
+_WORD = re.compile(rb"\S+")
 _DATE = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)$")
 _CLOCK = re.compile(r"\b(\d{1,2}:\d\d:\d\d)\s*$")
 _COUNT_WORD = re.compile(r"(\d+) ([a-z]+)")
@@ -101,11 +114,13 @@ def split_mark(text: str) -> tuple[str, str | None]:
 
 
 def parse_size(text: str) -> int:
-    """``'4208K'`` -> 4308992. Binary multiples, as top prints them. Raises ValueError."""
+    """``'4208K'`` -> 4308992. Binary multiples, as top prints them; a delta-mode ``'-16K'`` is
+    negative. Raises ValueError."""
     match = _SIZE.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not a size: {text!r}")
-    return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
+    value = int(float(match.group(2)) * _SIZE_FACTORS[match.group(3)])
+    return -value if match.group(1) else value
 
 
 def parse_cpu_usage_percent(text: str) -> float:
@@ -159,12 +174,21 @@ def _float_cell(text: str) -> tuple[Any, str | None]:
     return float(value), mark
 
 
+def _signed(text: str) -> int:
+    if not text.lstrip("-").isdigit() or not text.isascii() or text.count("-") > 1:
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
 def _pair_cell(text: str) -> tuple[Any, str | None]:
+    """``'22/1'`` (total/running; running is left out when none run) or, in delta mode,
+    signed differences such as ``'2/-1'``."""
     value, mark = split_mark(text)
     total, _, running = value.partition("/")
-    if not total.isdigit() or not total.isascii() or (running and not running.isdigit()):
-        raise ValueError(f"not a thread count: {value!r}")
-    return (int(total), int(running) if running else None), mark
+    try:
+        return (_signed(total), _signed(running) if running else None), mark
+    except ValueError:
+        raise ValueError(f"not a thread count: {value!r}") from None
 
 
 def _time_cell(text: str) -> tuple[Any, str | None]:
@@ -185,6 +209,20 @@ def _other_cell(text: str) -> tuple[Any, str | None]:
     if value.isdigit() and value.isascii():
         return int(value), mark
     return text, None
+
+
+PID_SUFFIXES = "*-+"  # pid.c: "*" foreign CPU type, "-" 32-bit; "+" in the man page only
+
+
+def parse_pid(text: str) -> tuple[int, str | None]:
+    """A PID cell -> (pid, suffix): ``'412*'`` -> (412, '*'). Raises ValueError."""
+    text = text.strip()
+    suffix = None
+    if text and text[-1] in PID_SUFFIXES:
+        text, suffix = text[:-1], text[-1]
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"not a PID: {text!r}")
+    return int(text), suffix
 
 
 def converter(column: str) -> Converter:
@@ -226,6 +264,9 @@ class TopRow:
     pid: int
     values: dict[str, Any]
     marks: dict[str, str] = field(default_factory=dict)
+    # "*": another CPU type than top's; "-": 32-bit on a 64-bit host (pid.c); None: native
+    pid_suffix: str | None = None
+    command_cut: bool = False  # COMMAND filled p_comm's 16 bytes: the name may be longer
 
     def get(self, column: str) -> Any:
         return self.values.get(column)
@@ -384,67 +425,91 @@ def is_table_header(text: str) -> bool:
 # --- rows --------------------------------------------------------------------------------------
 
 
-def _cells_by_words(text: str, starts: list[int]) -> list[str | None]:
+def line_bytes(text: str | bytes) -> bytes:
+    """A line as the bytes top wrote: text decoded with ``surrogateescape`` round-trips exactly
+    (column positions are byte offsets)."""
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+
+
+def _cells_by_words(data: bytes, starts: list[int]) -> list[bytes | None]:
     """Each word belongs to the column whose header starts at or before it (values are
     left-aligned under their header); a column's words keep the spaces between them."""
     spans: list[tuple[int, int] | None] = [None] * len(starts)
-    for m in _WORD.finditer(text):
+    for m in _WORD.finditer(data):
         col = max(0, bisect_right(starts, m.start()) - 1)
         span = spans[col]
         spans[col] = (m.start() if span is None else span[0], m.end())
-    return [None if s is None else text[s[0] : s[1]] for s in spans]
+    return [None if s is None else data[s[0] : s[1]] for s in spans]
 
 
-def _cells(text: str, starts: list[int]) -> list[str | None]:
-    """Cut ``text`` into cells at the header's column starts. top sizes every column to its
-    widest value, so a value never crosses into the next column and plain slicing is exact;
-    if one does (an edited paste), fall back to assigning words one by one."""
-    n = len(text)
+def _cells(data: bytes, starts: list[int]) -> list[bytes | None]:
+    """Cut a row into cells at the header's column starts (byte offsets). top sizes every
+    column to its widest value in bytes, so a value never crosses into the next column and
+    plain slicing is exact; if one does (an edited paste), fall back to assigning words one by
+    one."""
+    n = len(data)
     for b in starts[1:]:
         if b >= n:
             break
-        if text[b] != " " and text[b - 1] != " ":
-            return _cells_by_words(text, starts)
+        if data[b] != 0x20 and data[b - 1] != 0x20:
+            return _cells_by_words(data, starts)
     bounds = [0, *starts[1:], None]
-    return [text[a:b].strip() or None for a, b in pairwise(bounds)]
+    return [data[a:b].strip() or None for a, b in pairwise(bounds)]
 
 
 @dataclass(slots=True)
 class _Layout:
-    """A header line, read once: its columns, where they start, how to read each."""
+    """A header line, read once: its columns, where they start (bytes), how to read each."""
 
     columns: list[str]
     starts: list[int]
     converters: list[Converter]
 
     @classmethod
-    def of(cls, text: str) -> _Layout:
-        words = list(_WORD.finditer(text))
-        columns = [m.group() for m in words]
+    def of(cls, text: str | bytes) -> _Layout:
+        words = list(_WORD.finditer(line_bytes(text)))
+        columns = [m.group().decode("ascii", "replace") for m in words]
         return cls(columns, [m.start() for m in words], [converter(c) for c in columns])
 
 
 def parse_row(
-    text: str, layout: _Layout | list[str], starts: list[int] | None = None, lineno: int = 0
+    text: str | bytes,
+    layout: _Layout | list[str],
+    starts: list[int] | None = None,
+    lineno: int = 0,
 ) -> tuple[TopRow | None, str | None]:
     """(row, None) or (None, why it was skipped). ``layout`` may also be the column names,
-    with ``starts`` their positions."""
+    with ``starts`` their positions (byte offsets)."""
     if not isinstance(layout, _Layout):
         assert starts is not None
         layout = _Layout(list(layout), list(starts), [converter(c) for c in layout])
     columns = layout.columns
-    cells = _cells(text, layout.starts)
-    if cells[-1] is None:
+    raw_cells = _cells(line_bytes(text), layout.starts)
+    if raw_cells[-1] is None:
         return None, f"line {lineno}: row cut short (no {columns[-1]} value), skipped"
     values: dict[str, Any] = {}
     marks: dict[str, str] = {}
     bad: list[str] = []
+    pid: int | None = None
+    suffix: str | None = None
+    command_cut = False
     last = len(columns) - 1
-    for col, (name, read, cell) in enumerate(zip(columns, layout.converters, cells, strict=True)):
-        if cell is None or cell == "N/A":
+    for col, (name, read, raw) in enumerate(
+        zip(columns, layout.converters, raw_cells, strict=True)
+    ):
+        if raw is None or raw == b"N/A":
             values[name] = None
             continue
+        if name == "COMMAND":  # the kernel's p_comm: cut at 16 bytes, maybe mid-character
+            values[name] = kernel_names.decode(raw)
+            command_cut = kernel_names.may_be_cut(raw, kernel_names.TOP_COMMAND_BYTES)
+            continue
+        cell = raw.decode("utf-8", "replace")
         try:
+            if name == "PID":
+                pid, suffix = parse_pid(cell)
+                values[name] = pid
+                continue
             value, mark = read(cell)
         except ValueError:
             if col == last:
@@ -455,13 +520,14 @@ def parse_row(
         values[name] = value
         if mark:
             marks[name] = mark
-    pid = values.get("PID")
-    if not isinstance(pid, int) or pid < 0 or "PID" in bad:
+    if pid is None or "PID" in bad:
         return None, f"line {lineno}: no valid PID, row skipped"
     if bad:
         # A damaged cell in the middle means the row is not what top printed: keep nothing.
         return None, f"line {lineno}: unreadable {', '.join(bad)}, row skipped"
-    return TopRow(line=lineno, pid=pid, values=values, marks=marks), None
+    row = TopRow(line=lineno, pid=pid, values=values, marks=marks, pid_suffix=suffix)
+    row.command_cut = command_cut
+    return row, None
 
 
 # --- the stream parser -------------------------------------------------------------------------
@@ -496,9 +562,13 @@ class TopStreamParser:
         self._block = TopBlock(index=self._count, line=lineno, logging=logging, first=first)
         self._count += 1
 
-    def feed(self, raw: str) -> list[TopBlock]:
+    def feed(self, raw: str | bytes) -> list[TopBlock]:
+        """One line, as bytes (what top wrote) or as text decoded with ``surrogateescape``
+        (see :func:`line_bytes`); rows are sliced on bytes either way."""
         self.lineno += 1
         lineno = self.lineno
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "surrogateescape")
         text = raw.rstrip("\r\n")
         if "\x1b" in text:
             text = _ANSI.sub("", text)
@@ -571,8 +641,11 @@ def iter_lines(text: str) -> Iterable[str]:
     return text.split("\n")
 
 
-def parse_top(text: str) -> TopCapture:
-    """Parse a whole capture. Raises CaptureError when it holds no top block at all."""
+def parse_top(text: str | bytes) -> TopCapture:
+    """Parse a whole capture: bytes as read from the file (best: columns are byte offsets), or
+    text. Raises CaptureError when it holds no top block at all."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
     parser = TopStreamParser()
     blocks: list[TopBlock] = []
     for line in iter_lines(text):

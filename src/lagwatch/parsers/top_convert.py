@@ -10,7 +10,16 @@ Which figure becomes which contract key (docs/metrics.md, "Captures (analyze)"):
 - wakeups_per_s = IDLEW (package-idle wakeups) per second; pageins_per_s = PAGEINS per second;
   ctx_switches_per_s = CSW per second;
 - memory_bytes = MEM (physical footprint), threads = #TH total.
-The first block of a ``top -l`` run has no rates: they are None there.
+The first block of a ``top -l`` run has no rates: they are None there. Neither has a process
+top samples for the first time (top's cpu.c and power.c print 0.0 when ``p_seq == 0``): a row
+absent from a complete previous block gets no %CPU or POWER.
+
+Delta mode (``top -d``, as in sysdiagnose's top.txt ``top -l9 -d -r``): from the second sample
+on, top prints every counter and size as the difference from its previous sample (uinteger.c
+``top_uinteger_calc_result``), so MEM, #TH, #PORTS... are not gauges any more: memory_bytes and
+threads are None there, never a footprint. Counter columns divided by the interval are rates;
+%CPU and POWER are per-interval figures in every mode. A process new in a delta block shows its
+whole lifetime count (top's previous value for it is 0): its counter rates are None.
 """
 
 from __future__ import annotations
@@ -20,7 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lagwatch.model import ProcessSample
-from lagwatch.parsers.top import TopBlock, TopRow, memory_total_bytes
+from lagwatch.parsers.top import (
+    COUNTER_COLUMNS,
+    SIZE_COLUMNS,
+    TopBlock,
+    TopRow,
+    memory_total_bytes,
+)
 
 # top's POWER charges each package-idle wakeup 500 us of CPU time (top-144 power.c), so
 # POWER - %CPU = IDLEW per second * 0.05.
@@ -46,27 +61,51 @@ def row_key(row: TopRow) -> tuple[int, str | None]:
     return (row.pid, row.command)
 
 
+# Columns top prints as differences in delta mode (counters, sizes, counts).
+DELTA_COLUMNS = frozenset(
+    {c for c, _ in COUNTER_RATES} | COUNTER_COLUMNS | SIZE_COLUMNS
+    | {"#TH", "#WQ", "#PORTS", "#MREGS", "#MREG"}
+)  # fmt: skip
+
+
+def _numbers(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, tuple):  # "#TH" (total, running)
+        return tuple(v for v in value if isinstance(v, int))
+    return ()
+
+
 def counters_are_deltas(prev: TopBlock, cur: TopBlock) -> bool:
-    """True when top ran in delta mode (-c d): a cumulative counter never falls for the same
-    process, and top never marks one with '-', so either is proof of per-sample deltas."""
-    columns = [c for c, _ in COUNTER_RATES if c in cur.columns] + [
-        c for c in ("FAULTS", "SYSBSD", "SYSMACH", "MSGSENT", "MSGRECV", "COW") if c in cur.columns
-    ]
+    """True when top ran in delta mode (-c d). Proof, any of: a negative count or size (only
+    differences can be: uinteger.c prints them with a minus); a cumulative counter that fell
+    for the same process, or that top marks '-'. (The first delta block shows lifetime counts
+    and the next one differences, so the second block of a ``-d`` run always has falls.)"""
+    columns = [c for c in cur.columns if c in DELTA_COLUMNS]
     if not columns:
         return False
+    counters = [c for c in columns if c in COUNTER_COLUMNS]
     for row in cur.rows:
-        if any(row.marks.get(c) == "-" for c in columns):
+        if any(n < 0 for c in columns for n in _numbers(row.get(c))):
+            return True
+        if any(row.marks.get(c) == "-" for c in counters):
             return True
     before = {row_key(r): r for r in prev.rows}
     for row in cur.rows:
         old = before.get(row_key(row))
         if old is None:
             continue
-        for col in columns:
+        for col in counters:
             a, b = old.get(col), row.get(col)
             if isinstance(a, int) and isinstance(b, int) and b < a:
                 return True
     return False
+
+
+def is_complete(block: TopBlock) -> bool:
+    """The block lists every process top sampled (no -n limit, not cut)."""
+    total = block.system.get("processes_total")
+    return isinstance(total, int) and total > 0 and len(block.rows) >= total
 
 
 def single_block_is_delta(block: TopBlock) -> bool:
@@ -135,6 +174,7 @@ class TopConverter:
 
     def __init__(self) -> None:
         self.prev: TopBlock | None = None
+        self.delta_mode = False  # once seen, for good: top keeps its mode for a whole run
 
     def convert(self, block: TopBlock, interval_s: float | None = None) -> TopConversion:
         """``interval_s``: the time since the previous block as the caller measured it (the
@@ -142,26 +182,41 @@ class TopConverter:
         prev, self.prev = self.prev, block
         warnings: list[str] = []
         rates_known = not block.first
-        delta_mode = False
+        gauges_are_deltas = False
         if prev is not None:
             if interval_s is None:
                 interval_s = block_interval_s(prev, block)
-            delta_mode = counters_are_deltas(prev, block)
+            if not self.delta_mode and counters_are_deltas(prev, block):
+                self.delta_mode = True
+            gauges_are_deltas = self.delta_mode
+            if gauges_are_deltas:
+                warnings.append(
+                    "top -d (delta mode): MEM, #TH and the other counts are differences from "
+                    "the previous sample here: memory and threads are null"
+                )
         elif rates_known and single_block_is_delta(block):
-            delta_mode = True
+            self.delta_mode = True
             interval_s = DEFAULT_INTERVAL_S
             warnings.append("IDLEW read as per-second deltas (top -d at its default 1 s)")
         if not rates_known:
             interval_s = None
         before = {row_key(r): r for r in prev.rows} if prev is not None else {}
-        samples = [
-            self._sample(row, before.get(row_key(row)), block, interval_s, delta_mode)
-            for row in block.rows
-        ]
+        # A row missing from a complete previous block is a process top samples for the first
+        # time: top printed 0.0 %CPU and POWER for it, which measure nothing.
+        new_known = prev is not None and is_complete(prev)
+        samples = []
+        for row in block.rows:
+            old = before.get(row_key(row))
+            sample = self._sample(row, old, block, interval_s, self.delta_mode,
+                                  first_seen=new_known and old is None,
+                                  no_previous=prev is None)  # fmt: skip
+            if gauges_are_deltas:
+                sample.memory_bytes = sample.threads = None
+            samples.append(sample)
         system = dict(block.system)
         if (total := memory_total_bytes(block.system)) is not None:
             system["memory_total_bytes"] = total
-        return TopConversion(samples, system, interval_s, rates_known, delta_mode, warnings)
+        return TopConversion(samples, system, interval_s, rates_known, self.delta_mode, warnings)
 
     @staticmethod
     def _sample(
@@ -170,12 +225,14 @@ class TopConverter:
         block: TopBlock,
         interval_s: float | None,
         delta_mode: bool,
+        first_seen: bool = False,
+        no_previous: bool = False,
     ) -> ProcessSample:
         rates: dict[str, float | None] = {}
         if not block.first:
-            if "%CPU" in block.columns:
+            if "%CPU" in block.columns and not first_seen:
                 rates["cpu_percent"] = row.cpu_percent
-            if "POWER" in block.columns and row.power is not None:
+            if "POWER" in block.columns and row.power is not None and not first_seen:
                 rates["energy_impact"] = row.power
             for column, key in COUNTER_RATES:
                 if column not in block.columns:
@@ -184,7 +241,9 @@ class TopConverter:
                 rate = None
                 if isinstance(value, int) and interval_s:
                     if delta_mode:
-                        rate = value / interval_s
+                        # A process new since top's last sample shows its lifetime count.
+                        if old is not None or no_previous:
+                            rate = value / interval_s if value >= 0 else None
                     elif old is not None and isinstance(prev := old.get(column), int):
                         rate = (value - prev) / interval_s if value >= prev else None
                 rates[key] = rate

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from lagwatch.catalogue import BY_KEY
 from lagwatch.events import Event, TimelineItem, timeline_item
 from lagwatch.model import ProcessRow
-from lagwatch.units import human_bytes, human_duration, human_number, human_rate
+from lagwatch.units import human_duration
 
 PHASES = ("before", "during", "after")
 
@@ -96,21 +97,24 @@ def _clock(t: float, ref: float) -> str:
     return dt.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
 
 
+# The timeline's metric columns: the catalogue's, in its formats (the same text as `top`).
+_TIMELINE_METRICS = tuple(
+    BY_KEY[k]
+    for k in ("cpu_percent", "memory_bytes", "disk_read_bytes_per_s", "disk_write_bytes_per_s",
+              "pageins_per_s", "wakeups_per_s")
+)  # fmt: skip
+
+
 def _cells(item: TimelineItem) -> list[str]:
     return [
         f"{item['score']:.0f}",
         item.get("dominant") or "-",
-        human_number(item.get("cpu_percent")),
-        human_bytes(item.get("memory_bytes")),
-        human_rate(item.get("disk_read_bytes_per_s")),
-        human_rate(item.get("disk_write_bytes_per_s")),
-        human_number(item.get("pageins_per_s")),
-        human_number(item.get("wakeups_per_s"), 0),
+        *(m.format(item.get(m.key)) for m in _TIMELINE_METRICS),
     ]
 
 
-_HEAD = ["SCORE", "BLAME", "CPU%", "MEM", "DISK R", "DISK W", "PGIN/s", "WAKE/s"]
-_WIDTHS = [5, 8, 6, 10, 12, 12, 7, 7]
+_HEAD = ["SCORE", "BLAME", *(m.header for m in _TIMELINE_METRICS)]
+_WIDTHS = [5, 8, *(max(len(m.header), m.width) for m in _TIMELINE_METRICS)]
 
 
 def _pressure_line(ev: Event) -> str:
@@ -152,7 +156,7 @@ def render_story(story: Story, now: float | None = None) -> str:
         )
     elif ev.kind == "pressure":
         resource = ev.details.get("resource") or "?"
-        state = "is still going on" if end is None else f"ended ({ev.ended or 'ended'})"
+        state = ev.ending()
         lines.append(
             f"Pressure #{ev.id}: tasks waited for {resource} for {dur_text}, {when}; it {state}."
         )
@@ -160,7 +164,7 @@ def render_story(story: Story, now: float | None = None) -> str:
     else:
         top = ev.suspects[0] if ev.suspects else None
         name, pid = (top["name"], top["pid"]) if top else ("?", "?")
-        state = "is still going on" if end is None else f"ended ({ev.ended or 'ended'})"
+        state = ev.ending()
         lines.append(
             f"Rogue episode #{ev.id}: {name} (pid {pid}) stressed the machine "
             f"for {dur_text}, {when}; it {state}."

@@ -26,7 +26,7 @@ import os
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_uint32, c_uint64, c_void_p
 
-from lagwatch import platform_seam
+from lagwatch import kernel_names, platform_seam
 from lagwatch.sources import libproc_abi as abi
 
 DEFAULT_LIBRARY = platform_seam.LIBSYSTEM
@@ -207,15 +207,20 @@ class LibProc:
 
     # -- names -----------------------------------------------------------------------------
 
-    def name(self, pid: int) -> str:
-        """proc_name: pbi_name (up to 31 chars) or pbi_comm. It reads TBSDINFO inside libproc,
-        so it is same-user checked like it (AccessDenied for other users' processes)."""
+    def name_bytes(self, pid: int) -> bytes:
+        """proc_name: pbi_name (up to 31 bytes) or pbi_comm (15), as the kernel keeps them: cut
+        by bytes, maybe inside a UTF-8 character. It reads TBSDINFO inside libproc, so it is
+        same-user checked like it (AccessDenied for other users' processes)."""
         lib = self.load()
         buf = ctypes.create_string_buffer(2 * abi.PROC_NAME_MIN_BUFFER)
         n = lib.proc_name(pid, buf, ctypes.sizeof(buf))
         if n <= 0:
             _raise_for(ctypes.get_errno(), "proc_name", pid)
-        return buf.raw[:n].decode("utf-8", "replace")
+        return buf.raw[:n]
+
+    def name(self, pid: int) -> str:
+        """proc_name as text; a character the kernel cut in half is dropped."""
+        return kernel_names.decode(self.name_bytes(pid))
 
     def pidpath(self, pid: int) -> str:
         """Executable path (not same-user checked)."""

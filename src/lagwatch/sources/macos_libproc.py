@@ -31,7 +31,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from lagwatch import platform_seam
+from lagwatch import kernel_names, platform_seam
 from lagwatch.model import ProcessSample
 from lagwatch.sources import libproc_abi as abi
 from lagwatch.sources.base import SourceError, SourceReading
@@ -41,6 +41,7 @@ from lagwatch.sources.libproc import (
     LibprocError,
     ProcessGone,
 )
+from lagwatch.sources.system_psutil import PsutilSystem
 
 try:  # Unix-only: this module must still import everywhere.
     import pwd
@@ -56,9 +57,10 @@ _STATUS_NAMES = {
     abi.SZOMB: "zombie",
 }
 
-# A name this long may have been cut by the kernel (pbi_comm keeps 15 chars, pbi_name 31).
-_COMM_MAX = abi.MAXCOMLEN - 1
-_NAME_MAX = 2 * abi.MAXCOMLEN - 1
+# A name this long, in bytes, may have been cut by the kernel (pbi_comm keeps 15 bytes, pbi_name
+# 31, possibly inside a UTF-8 character: lagwatch.kernel_names).
+_COMM_MAX = kernel_names.PBI_COMM_BYTES
+_NAME_MAX = kernel_names.PBI_NAME_BYTES
 
 
 def state_name(status: int, numrunning: int | None) -> str | None:
@@ -72,16 +74,25 @@ def state_name(status: int, numrunning: int | None) -> str | None:
     return None
 
 
-def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+def _cbytes(raw: bytes) -> bytes:
+    return raw.split(b"\0", 1)[0]
 
 
-def expand_name(name: str, path: str | None) -> str:
-    """The executable's basename when the kernel's name is a truncated prefix of it."""
+def maybe_cut(raw: bytes) -> bool:
+    """A kernel name (pbi_comm, pbi_name or proc_name's copy of either) that fills its field,
+    in bytes, or ends inside a UTF-8 character, may be the start of a longer name."""
+    return len(raw) in (_COMM_MAX, _NAME_MAX) or kernel_names.may_be_cut(raw, _NAME_MAX)
+
+
+def expand_name(name: str, path: str | None, cut: bool | None = None) -> str:
+    """The executable's basename when the kernel's name is a truncated prefix of it. ``cut``:
+    whether the kernel's name may have been cut (default: it is 15 or 31 bytes long)."""
     if not path:
         return name
+    if cut is None:
+        cut = maybe_cut(name.encode("utf-8", "replace"))
     base = path.rstrip("/").rsplit("/", 1)[-1]
-    if len(name) in (_COMM_MAX, _NAME_MAX) and len(base) > len(name) and base.startswith(name):
+    if cut and len(base) > len(name) and base.startswith(name):
         return base
     return name or base
 
@@ -187,6 +198,7 @@ class LibprocSource:
         self._carried: dict[int, tuple[int, int]] = {}
         self.restricted_count = 0
         self._warned: set[str] = set()
+        self._system = PsutilSystem()
 
     def _sysctl(self, name: str) -> int | None:
         try:
@@ -247,6 +259,10 @@ class LibprocSource:
         system: dict = {"cpu_count": self._cpu_count, "restricted_processes": len(restricted_ids)}
         if self._memory_total:
             system["memory_total_bytes"] = self._memory_total
+        # CPU per core, memory, swap and load for the header, through psutil (the compressor
+        # is not among its figures). Command lines stay None here: KERN_PROCARGS2 is not in
+        # the reference this code is built from (shared/reference/macos-apis.md).
+        system.update(self._system.read())
         return SourceReading(processes=samples, system=system, warnings=warnings)
 
     def _read_pid(self, pid: int, restricted_ids: dict[int, int]) -> ProcessSample:
@@ -314,10 +330,11 @@ class LibprocSource:
         known = self._known.get((pid, start_id))
         if known is not None and known.raw == raw:
             return known.name
-        name = _cstr(raw[: 2 * abi.MAXCOMLEN]) or _cstr(raw[2 * abi.MAXCOMLEN :])
-        if len(name) in (_COMM_MAX, _NAME_MAX) or not name:
+        kernel = _cbytes(raw[: 2 * abi.MAXCOMLEN]) or _cbytes(raw[2 * abi.MAXCOMLEN :])
+        name = kernel_names.decode(kernel)  # a character the kernel cut in half is dropped
+        if maybe_cut(kernel) or not name:
             with contextlib.suppress(LibprocError):
-                name = expand_name(name, self.lib.pidpath(pid))
+                name = expand_name(name, self.lib.pidpath(pid), cut=True)
         name = name or f"pid {pid}"
         self._known[(pid, start_id)] = _Known(raw, name)
         return name
@@ -343,7 +360,7 @@ class LibprocSource:
         raw = short[_SB_COMM] if short is not None else b""
         known = self._known.get((pid, start_id))
         if known is None or known.raw != raw:
-            known = _Known(raw, self._restricted_name(pid, _cstr(raw)))
+            known = _Known(raw, self._restricted_name(pid, _cbytes(raw)))
             self._known[(pid, start_id)] = known
         sample = ProcessSample(pid=pid, start_id=start_id, name=known.name, restricted=True)
         if short is not None:
@@ -355,16 +372,17 @@ class LibprocSource:
             self._fill_rusage(sample, ru, flavor)
         return sample
 
-    def _restricted_name(self, pid: int, comm: str) -> str:
+    def _restricted_name(self, pid: int, comm: bytes) -> str:
         """proc_name is tried (it works where MACF lets TBSDINFO through), then the comm,
-        completed from the executable path when the kernel cut it at 15 characters."""
+        completed from the executable path when the kernel cut it (at 15 bytes)."""
         try:
-            name = self.lib.name(pid)
+            kernel = self.lib.name_bytes(pid)
         except LibprocError:
-            name = comm
-        if len(name) in (_COMM_MAX, _NAME_MAX) or not name:
+            kernel = comm
+        name = kernel_names.decode(kernel)
+        if maybe_cut(kernel) or not name:
             with contextlib.suppress(LibprocError):
-                name = expand_name(name, self.lib.pidpath(pid))
+                name = expand_name(name, self.lib.pidpath(pid), cut=True)
         return name or f"pid {pid}"
 
     def _zombie_or_gone(self, pid: int, ru: tuple, flavor: int) -> ProcessSample:

@@ -22,9 +22,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from lagwatch.model import ProcessSample
+from lagwatch.model import CMDLINE_MAX_CHARS, ProcessSample, join_cmdline
 from lagwatch.sources.base import SourceError, SourceReading
 from lagwatch.sources.io_waits import WaitSplitter
+from lagwatch.sources.system_linux import LinuxSystem
 
 try:  # Unix-only modules: this module must still import everywhere.
     import pwd
@@ -166,6 +167,17 @@ def parse_io(data: bytes) -> tuple[int | None, int | None]:
     return int(data[i + 12 : j]), int(data[j + 14 : end if end >= 0 else len(data)])
 
 
+def read_cmdline(path: str) -> str | None:
+    """/proc/PID/cmdline (arguments, each ended by a NUL) as one line; None when unreadable
+    or empty (kernel threads, zombies). Only the start of a huge one is read."""
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.read(4 * CMDLINE_MAX_CHARS)
+    except OSError:
+        return None
+    return join_cmdline(data.rstrip(b"\0").split(b"\0"))
+
+
 class _Gone(Exception):
     pass
 
@@ -195,6 +207,9 @@ class _PidState:
     last_texts: tuple[bytes, bytes, bytes] | None = None
     last_args: tuple | None = None
     last_sched: bytes = b""  # /proc/PID/schedstat last tick
+    # The command line, read once per process and again when its name changes (an exec).
+    cmdline: str | None = None
+    cmdline_of: str | None = None  # the name it was read for
 
 
 def _classify(exc: OSError) -> Exception:
@@ -229,6 +244,7 @@ class ProcfsSource:
         self._memory_total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self._cpu_count = os.cpu_count() or 1
         self._waits = WaitSplitter()  # which voluntary switches were storage waits
+        self._system = LinuxSystem(proc_root)  # CPU per core, memory, load: for the header
         if keep_fds:
             _raise_fd_limit()
 
@@ -318,13 +334,22 @@ class ProcfsSource:
                 warnings.append(f"procfs: pid {pid}: {exc}")
                 continue
             seen.add(pid)
+            state = self._pids[pid]
+            if state.cmdline_of != sample.name:
+                state.cmdline_of = sample.name
+                state.cmdline = read_cmdline(f"{self.proc_root}/{pid}/cmdline")
+            sample.cmdline = state.cmdline
             samples.append(sample)
         if len(seen) != len(self._pids):
             for pid in [p for p in self._pids if p not in seen]:
                 self._forget(pid)
         return SourceReading(
             processes=samples,
-            system={"memory_total_bytes": self._memory_total, "cpu_count": self._cpu_count},
+            system={
+                "memory_total_bytes": self._memory_total,
+                "cpu_count": self._cpu_count,
+                **self._system.read(),
+            },
             warnings=warnings,
         )
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from lagwatch.model import ProcessSample
+from lagwatch.model import ProcessSample, join_cmdline
 from lagwatch.sources.base import SourceError, SourceReading
+from lagwatch.sources.system_psutil import PsutilSystem
 
 _ATTRS = [
     "pid", "ppid", "name", "username", "status", "create_time", "memory_info", "num_threads",
@@ -36,18 +37,31 @@ class PsutilSource:
         self._cpu_count = psutil.cpu_count() or 1
         # Only Linux's ctx-switch split means "woken from sleep"; elsewhere it is a total.
         self._voluntary_is_wakeups = sys.platform.startswith("linux")
+        self._system = PsutilSystem()  # CPU per core, memory, load: for the header
+        self._cmdlines: dict[tuple[int, float], str | None] = {}  # read once per process
 
     def read(self) -> SourceReading:
         psutil = self._psutil
         samples = []
+        cmdlines: dict[tuple[int, float], str | None] = {}
         for proc in psutil.process_iter(_ATTRS, ad_value=None):
             info: dict[str, Any] = proc.info
             if info.get("create_time") is None:
                 continue  # vanished before it could be read
-            samples.append(self.to_sample(info))
+            sample = self.to_sample(info)
+            key = (info["pid"], info["create_time"])
+            cmdlines[key] = sample.cmdline = (
+                self._cmdlines[key] if key in self._cmdlines else _cmdline(proc, psutil)
+            )
+            samples.append(sample)
+        self._cmdlines = cmdlines  # only the living: a reused pid has another create_time
         return SourceReading(
             processes=samples,
-            system={"memory_total_bytes": self._memory_total, "cpu_count": self._cpu_count},
+            system={
+                "memory_total_bytes": self._memory_total,
+                "cpu_count": self._cpu_count,
+                **self._system.read(),
+            },
         )
 
     def to_sample(self, info: dict[str, Any]) -> ProcessSample:
@@ -85,3 +99,11 @@ class PsutilSource:
 
     def close(self) -> None:
         pass
+
+
+def _cmdline(proc: Any, psutil: Any) -> str | None:
+    """The process's argv as one line, None when the OS refuses it or there is none."""
+    try:
+        return join_cmdline(proc.cmdline())
+    except (psutil.Error, OSError):
+        return None

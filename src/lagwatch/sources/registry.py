@@ -87,7 +87,7 @@ SOURCES: list[SourceInfo] = [
         priority=70,
     ),
     # macOS. Process sources are tried in priority order and only the first that starts runs:
-    # libproc (10), then `top -l` (the `top` source), then psutil (90).
+    # libproc (10), then psutil (90); `top` augments whichever runs.
     SourceInfo(
         name="libproc",
         kind="processes",
@@ -159,14 +159,19 @@ SOURCES: list[SourceInfo] = [
     ),
     SourceInfo(
         name="top",
-        kind="processes",
+        kind="augment",
         platforms=("darwin",),
         metrics=("cpu", "memory", "threads", "pageins", "wakeups", "ctx_switches", "energy"),
         needs_root=False,
-        description="one long-lived `top -l 0` child; the fallback where libproc is unusable",
+        description="Apple's top reads every process without root: it fills in the CPU, "
+        "footprint, threads, state, wakeups, pageins and context switches of restricted "
+        "processes (their disk I/O stays unknown), and its POWER is the energy_impact of every "
+        "process unless powermetrics gives Apple's own; off as root",
         probe=top_live.probe,
         factory=top_live.TopSource,
-        priority=60,
+        # After powermetrics (40): its Energy Impact, merged first, wins over top's POWER.
+        priority=50,
+        detail=top_live.detail,
     ),
     SourceInfo(
         name="psutil",

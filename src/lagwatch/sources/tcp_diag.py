@@ -15,10 +15,11 @@ without root those processes get no figure (null) and are already marked restric
 processes in another network namespace get null too (their sockets are not in this dump).
 
 Cost, bounded: descriptors are never all re-read each tick. A process's descriptors are read
-when it is first seen (at most ``scan_budget`` new processes a tick after the first) and again
-only when a socket appears that no known process holds: first the processes whose descriptor
-count changed (``st_size`` of /proc/PID/fd, Linux 6.2+), then the rest round-robin,
-``scan_budget`` a tick; a socket no process turned out to hold is not searched for again.
+when it is first seen (at most ``new_budget`` new processes a tick: on a machine with more
+processes than that, the first ticks share the initial reading) and again only when a socket
+appears that no known process holds: first the processes whose descriptor count changed
+(``st_size`` of /proc/PID/fd, Linux 6.2+), then the rest round-robin, ``scan_budget`` a tick; a
+socket no process turned out to hold is not searched for again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from lagwatch.sources import inet_diag
 from lagwatch.sources.base import SourceError, SourceReading
 
 FAMILIES = (socket.AF_INET, socket.AF_INET6) if hasattr(socket, "AF_INET6") else ()
-DEFAULT_SCAN_BUDGET = 128
+DEFAULT_SCAN_BUDGET = 128  # known processes re-read per tick to find a new socket's owner
+DEFAULT_NEW_BUDGET = 1024  # processes read for the first time per tick (all at first, mostly)
 
 
 def probe() -> str | None:
@@ -68,9 +70,15 @@ def socket_inodes(fd_dir: str) -> set[int]:
 class SocketOwners:
     """Which process holds each socket inode, kept up to date at a bounded cost per tick."""
 
-    def __init__(self, proc_root: str = "/proc", scan_budget: int = DEFAULT_SCAN_BUDGET) -> None:
+    def __init__(
+        self,
+        proc_root: str = "/proc",
+        scan_budget: int = DEFAULT_SCAN_BUDGET,
+        new_budget: int = DEFAULT_NEW_BUDGET,
+    ) -> None:
         self.proc_root = proc_root
         self.scan_budget = scan_budget
+        self.new_budget = new_budget
         self.owner: dict[int, int] = {}  # inode -> pid
         self.held: dict[int, set[int]] = {}  # pid -> socket inodes at its last scan
         self.fd_count: dict[int, int] = {}  # pid -> st_size of its fd dir at its last scan
@@ -79,7 +87,6 @@ class SocketOwners:
         self.orphans: set[int] = set()  # live inodes no process turned out to hold
         self._cursor = 0
         self._pending: dict[int, int] = {}  # unknown inode -> processes searched for it
-        self._first = True
         self.scans = 0  # descriptor scans done (for tests and the benchmark)
         try:
             self._netns: str | None = os.readlink(f"{proc_root}/self/ns/net")
@@ -128,14 +135,14 @@ class SocketOwners:
         self.elsewhere &= alive
         self.orphans &= live
         self._pending = {i: n for i, n in self._pending.items() if i in live}
-        budget = len(pids) if self._first else self.scan_budget
-        self._first = False
+        fresh = self.new_budget
         for pid in pids:
-            if budget <= 0:
-                break
+            if fresh <= 0:
+                break  # the rest next tick: their figures are unknown until then
             if pid not in self.held and pid not in self.refused:
                 self._scan(pid)
-                budget -= 1
+                fresh -= 1
+        budget = self.scan_budget
         unknown = {i for i in live if i not in self.owner and i not in self.orphans}
         if not unknown:
             return
@@ -210,23 +217,28 @@ class TcpDiagSource:
         owners = self.owners
         owners.update(pids, set(current))
         totals = self._totals
-        for pid in [p for p in totals if p not in owners.held]:
-            del totals[pid]  # exited (or refused): its counter starts afresh if it comes back
+        for gone in [p for p in totals if p not in owners.held]:
+            del totals[gone]  # exited (or refused): its counter starts afresh if it comes back
         before = self._bytes
         for inode, now in current.items():
-            pid = owners.owner.get(inode)
-            if pid is None:
+            holder = owners.owner.get(inode)
+            if holder is None:
                 continue  # no known holder this tick: its growth is not counted
             last = before.get(inode)
             # A socket absent from the last dump was opened since: all its bytes are new
             # (except at the first dump, which only sets the baseline).
             grown = (0 if self._first else now) if last is None else max(0, now - last)
             if grown:
-                totals[pid] = totals.get(pid, 0) + grown
+                totals[holder] = totals.get(holder, 0) + grown
         self._bytes = current
         self._first = False
+        # Most processes have moved no TCP byte: they share one read-only patch.
+        zero = {"net_bytes": 0}
+        elsewhere = owners.elsewhere
         patches = {
-            pid: {"net_bytes": totals.get(pid, 0)} for pid in owners.held if owners.readable(pid)
+            pid: ({"net_bytes": totals[pid]} if pid in totals else zero)
+            for pid in owners.held
+            if pid not in elsewhere
         }
         return SourceReading(patches=patches)
 

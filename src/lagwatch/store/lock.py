@@ -40,7 +40,6 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO planted at the path must not hang
 # A status reader holds a shared lock for a moment; a starting daemon retries this long.
@@ -66,8 +65,7 @@ def lock_path(db_path: Path) -> Path:
 def runtime_dir(env: dict[str, str] | None = None) -> Path:
     """The per-user folder for runtime files: ``$XDG_RUNTIME_DIR/lagwatch`` when that variable
     names an absolute folder, else ``<tmp>/lagwatch-<uid>`` (macOS: a per-user $TMPDIR)."""
-    env = os.environ if env is None else env
-    xdg = env.get("XDG_RUNTIME_DIR", "")
+    xdg = (os.environ if env is None else env).get("XDG_RUNTIME_DIR", "")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "lagwatch"
     return Path(tempfile.gettempdir()) / f"lagwatch-{euid()}"
@@ -205,25 +203,27 @@ class DaemonLock:
             raise OSError("daemon locking needs a POSIX system")
         where = plan(self.db_path, self.env)
         self.warnings = list(where.skipped)
+        failed: OSError | None = None
         try:
             for path in where.paths:
                 try:
                     self._fds.append(_take(path, retry_s))
                     self.held.append(path)
+                except UnsafePath:
+                    raise  # something planted where our file goes: say so, do not work around
                 except OSError as exc:
-                    if exc.errno not in _UNWRITABLE or path == self.fallback:
-                        raise
-                    # The database's folder is read-only: the runtime lock alone guards it.
-                    self.warnings.append(
-                        f"no lock beside the database ({path}: {exc.strerror}); the runtime "
-                        "lock guards it"
-                    )
+                    # A read-only database folder, a full /tmp: the other lock guards it alone
+                    # (a second daemon always meets at least one of the two).
+                    failed = exc
+                    self.warnings.append(f"no lock at {path}: {exc.strerror or exc}")
         except _Held as held:
             self.release()
             raise AlreadyRunning(self.db_path, held.note) from None
         except BaseException:
             self.release()
             raise
+        if not self.held and failed is not None:
+            raise failed
         if not self.held:
             raise UnsafePath(
                 f"no safe place for the lock of {self.db_path}: " + "; ".join(self.warnings)

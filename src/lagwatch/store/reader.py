@@ -32,7 +32,7 @@ _TICK_COLUMNS = (
     "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
 )
 _PROC_SELECT = (
-    f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra FROM procs"
+    f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra, app FROM procs"
 )
 _EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS[:-1])} FROM events"
 _EVENT_SELECT_FULL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
@@ -70,6 +70,7 @@ def _row_from_db(values: tuple) -> ProcessRow:
     data["restricted"] = bool(data["restricted"])
     data["start_id"] = values[n] or 0
     data["subscores"] = json.loads(values[n + 1]) if values[n + 1] else {}
+    data["app"] = values[n + 3]
     row = ProcessRow.from_json(data)
     if values[n + 2] and EXTRA_PROCESS_KEYS:
         for key, value in json.loads(values[n + 2]).items():
@@ -186,6 +187,7 @@ class History:
         out: dict[int, list[ProcessRow]] = {}
         for values in self._conn.execute(sql, args):
             out.setdefault(values[0], []).append(_row_from_db(values[1:]))
+        self._attach_cmdlines([r for rows in out.values() for r in rows])
         for rows in out.values():
             rows.sort(key=lambda r: (-r.score, r.pid))
         return out
@@ -240,6 +242,25 @@ class History:
     def latest(self) -> RecordedRanking | None:
         return self.ranking_at(float("inf"))
 
+    def _attach_cmdlines(self, rows: list[ProcessRow]) -> None:
+        """Set each row's command line, kept once per process (pid + start) in ``cmdlines``."""
+        wanted = {(r.pid, r.start_id) for r in rows}
+        if not wanted:
+            return
+        pids = sorted({pid for pid, _ in wanted})
+        found: dict[tuple[int, int], str] = {}
+        for at in range(0, len(pids), _BATCH):
+            chunk = pids[at : at + _BATCH]
+            sql = (
+                "SELECT pid, start_id, cmdline FROM cmdlines "
+                f"WHERE pid IN ({','.join('?' * len(chunk))})"
+            )
+            for pid, start_id, cmdline in self._conn.execute(sql, chunk):
+                if (pid, start_id) in wanted:
+                    found[(pid, start_id)] = cmdline
+        for row in rows:
+            row.cmdline = found.get((row.pid, row.start_id))
+
     def span(self) -> tuple[float, float, int] | None:
         """(first tick time, last tick time, tick count), or None when empty."""
         with self._reading():
@@ -256,12 +277,15 @@ class History:
         columns = ", ".join("p." + c for c in PROCESS_COLUMNS)
         sql = (
             f"SELECT t.time, t.interval_s, p.tick_id, {columns}, "
-            f"p.start_id, p.subscores, p.extra FROM procs p JOIN ticks t ON t.id = p.tick_id "
+            f"p.start_id, p.subscores, p.extra, p.app "
+            f"FROM procs p JOIN ticks t ON t.id = p.tick_id "
             f"WHERE p.pid IN ({marks}) AND t.time >= ? AND t.time <= ? ORDER BY t.time, p.pid"
         )
         with self._reading():
             rows = self._conn.execute(sql, [*pids, since, until]).fetchall()
-        return [(values[0], values[1], _row_from_db(values[3:])) for values in rows]
+            found = [(values[0], values[1], _row_from_db(values[3:])) for values in rows]
+            self._attach_cmdlines([row for _, _, row in found])
+        return found
 
     # -- events ----------------------------------------------------------------------------
 

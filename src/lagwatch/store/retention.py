@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lagwatch.store.schema import CMDLINE_REFRESH_S
+
 DAY = 86400.0
 
 
@@ -72,7 +74,7 @@ def _protected(conn: sqlite3.Connection, lo: float, hi: float, margin: float):
 
 def thin(conn: sqlite3.Connection, now: float, retention: Retention = Retention()) -> dict:
     """One bounded maintenance pass (each step its own short transaction). Returns counts."""
-    counts = {"deleted_old": 0, "thinned": 0, "events_deleted": 0}
+    counts = {"deleted_old": 0, "thinned": 0, "events_deleted": 0, "cmdlines_deleted": 0}
     cutoff = now - retention.keep_s
     while True:
         ids = [
@@ -93,6 +95,13 @@ def thin(conn: sqlite3.Connection, now: float, retention: Retention = Retention(
     conn.execute("BEGIN IMMEDIATE")
     cur = conn.execute("DELETE FROM events WHERE start < ?", (now - retention.events_keep_s,))
     counts["events_deleted"] = cur.rowcount
+    # Command lines no kept row can need: their process was last recorded (``seen``, refreshed
+    # at least every CMDLINE_REFRESH_S) before the oldest tick still kept.
+    cur = conn.execute(
+        "DELETE FROM cmdlines WHERE seen < (SELECT min(time) FROM ticks) - ?",
+        (CMDLINE_REFRESH_S,),
+    )
+    counts["cmdlines_deleted"] = cur.rowcount
     conn.execute("COMMIT")
     # Oldest tier first so a tick is thinned straight to the coarsest resolution it qualifies for.
     for level in range(len(retention.tiers), 0, -1):

@@ -42,9 +42,14 @@ PROCESS_COLUMNS: tuple[str, ...] = (
     "power_watts",
     "restricted",
 )
+# Contract keys kept once per process rather than on every row: the command line (table
+# ``cmdlines``, by pid and start, since schema v4).
+PER_PROCESS_KEYS: tuple[str, ...] = ("cmdline",)
 # Contract keys added after this schema was written go to the row's JSON ``extra`` column, so a
 # growing contract never needs a schema change to be recorded.
-EXTRA_PROCESS_KEYS: tuple[str, ...] = tuple(k for k in PROCESS_KEYS if k not in PROCESS_COLUMNS)
+EXTRA_PROCESS_KEYS: tuple[str, ...] = tuple(
+    k for k in PROCESS_KEYS if k not in PROCESS_COLUMNS and k not in PER_PROCESS_KEYS
+)
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -119,7 +124,28 @@ ALTER TABLE ticks ADD COLUMN load_1m REAL;
 UPDATE ticks SET top_score = (SELECT max(score) FROM procs WHERE procs.tick_id = ticks.id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# v3: each process's app (lagwatch.apps key), decided live where the whole process tree was
+# known: history groups apps by it even when the parent was never recorded. NULL before v3.
+_V3 = """
+ALTER TABLE procs ADD COLUMN app TEXT;
+"""
+
+# v4: a process's command line, once per process (pid + start), not on every tick's row.
+# ``seen`` is the time of a tick that recorded the process, refreshed at least every
+# CMDLINE_REFRESH_S while it is recorded, so retention knows when no row needs it any more.
+_V4 = """
+CREATE TABLE cmdlines (
+    pid INTEGER NOT NULL,
+    start_id INTEGER NOT NULL,
+    cmdline TEXT NOT NULL,
+    seen REAL NOT NULL,
+    PRIMARY KEY (pid, start_id)
+) WITHOUT ROWID;
+CREATE INDEX cmdlines_seen ON cmdlines(seen);
+"""
+CMDLINE_REFRESH_S = 3600.0
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 APPLICATION_ID = 0x6C61_6777  # "lagw": marks the file as ours
 

@@ -16,16 +16,21 @@ import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lagwatch.events import Event
-from lagwatch.model import Ranking
+from lagwatch.model import LIVE_SYSTEM_KEYS, ProcessRow, Ranking
 from lagwatch.store.db import connect_rw
 from lagwatch.store.policy import RecordPolicy, select_rows, summarize
 from lagwatch.store.retention import Retention, thin
-from lagwatch.store.schema import EXTRA_PROCESS_KEYS, PROCESS_COLUMNS, StoreError
+from lagwatch.store.schema import (
+    CMDLINE_REFRESH_S,
+    EXTRA_PROCESS_KEYS,
+    PROCESS_COLUMNS,
+    StoreError,
+)
 
 log = logging.getLogger("lagwatch.store")
 
@@ -36,9 +41,17 @@ _TICK_KEYS = frozenset(
 # Events change only while they are recent (a pause for a few ticks, an ongoing episode at each
 # save), so the database ids of the last thousand written are all an update can need.
 _EVENT_IDS_KEPT = 1024
+_CMDLINES_KEPT = 8192  # processes whose command line is known to be on disk
+# A newer tick's command line wins (an exec keeps pid and start); `seen` only moves forward.
+_CMDLINE_UPSERT = (
+    "INSERT INTO cmdlines (pid, start_id, cmdline, seen) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (pid, start_id) DO UPDATE SET "
+    "cmdline = CASE WHEN excluded.seen >= seen THEN excluded.cmdline ELSE cmdline END, "
+    "seen = max(seen, excluded.seen)"
+)
 _PROC_INSERT = (
     f"INSERT OR REPLACE INTO procs (tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, "
-    f"extra) VALUES ({', '.join('?' * (len(PROCESS_COLUMNS) + 4))})"
+    f"extra, app) VALUES ({', '.join('?' * (len(PROCESS_COLUMNS) + 5))})"
 )
 
 
@@ -108,6 +121,7 @@ class _TickRecord:
     sweep_s: float | None
     extra: str | None
     rows: list[tuple]
+    cmdlines: list[tuple[int, int, str, float]] = field(default_factory=list)
 
 
 class Recorder:
@@ -132,6 +146,9 @@ class Recorder:
         self._pending: deque[_TickRecord] = deque(maxlen=pending_max)
         self._dirty_events: dict[int, Event] = {}  # key -> newest version not yet written
         self._event_ids: OrderedDict[int, int] = OrderedDict()  # key -> database id
+        # (pid, start_id) -> (command line, tick time) as last written: a command line is
+        # written once per process, again when it changes or its `seen` time needs a refresh.
+        self._cmdlines: OrderedDict[tuple[int, int], tuple[str, float]] = OrderedDict()
         self.dropped = 0  # ticks lost because the queue overflowed while writes failed
         self.condition: Condition | None = None
         self.condition_since: float | None = None  # unix time
@@ -293,10 +310,15 @@ class Recorder:
         context = (
             ranking.platform,
             json.dumps(list(ranking.sources)),
-            json.dumps(ranking.system, sort_keys=True, default=str),
+            json.dumps(
+                {k: v for k, v in ranking.system.items() if k not in LIVE_SYSTEM_KEYS},
+                sort_keys=True,
+                default=str,
+            ),
         )
         rows = []
-        for row in select_rows(ranking, self.policy):
+        selected = select_rows(ranking, self.policy)
+        for row in selected:
             values = [getattr(row, c) for c in PROCESS_COLUMNS]
             values[PROCESS_COLUMNS.index("restricted")] = int(bool(row.restricted))
             extra = None
@@ -304,7 +326,7 @@ class Recorder:
                 data = row.to_json()
                 extra = json.dumps({k: data.get(k) for k in EXTRA_PROCESS_KEYS})
             subs = json.dumps(row.subscores, separators=(",", ":")) if row.subscores else None
-            rows.append((*values, row.start_id, subs, extra))
+            rows.append((*values, row.start_id, subs, extra, row.app))
         return _TickRecord(
             time=ranking.time,
             interval_s=ranking.interval_s,
@@ -313,7 +335,25 @@ class Recorder:
             sweep_s=None if sweep_s is None else round(sweep_s, 4),
             extra=json.dumps(data_extra, default=str) if data_extra else None,
             rows=rows,
+            cmdlines=self._new_cmdlines(ranking.time, selected),
         )
+
+    def _new_cmdlines(
+        self, t: float, rows: list[ProcessRow]
+    ) -> list[tuple[int, int, str, float]]:
+        """Command lines of the recorded processes that the database lacks or has stale."""
+        out = []
+        for row in rows:
+            if row.cmdline is None:
+                continue
+            known = self._cmdlines.get((row.pid, row.start_id))
+            if (
+                known is None
+                or known[0] != row.cmdline
+                or t - known[1] >= CMDLINE_REFRESH_S
+            ):
+                out.append((row.pid, row.start_id, row.cmdline, t))
+        return out
 
     def _context_id(self, conn: sqlite3.Connection, context: tuple[str, str, str]) -> int:
         cid = self._contexts.get(context)
@@ -358,6 +398,7 @@ class Recorder:
                 )
                 tick_id = cur.lastrowid
                 conn.executemany(_PROC_INSERT, [(tick_id, *r) for r in rec.rows])
+                conn.executemany(_CMDLINE_UPSERT, rec.cmdlines)
             for key, event in self._dirty_events.items():
                 values = event.to_row()
                 event_id = self.with_id(event).id
@@ -381,6 +422,12 @@ class Recorder:
                 conn.rollback()
             raise
         # Only now are the ids real (a rolled-back insert would have handed out a stale one).
+        for rec in self._pending:
+            for pid, start_id, cmdline, t in rec.cmdlines:
+                self._cmdlines[(pid, start_id)] = (cmdline, t)
+                self._cmdlines.move_to_end((pid, start_id))
+        while len(self._cmdlines) > _CMDLINES_KEPT:
+            self._cmdlines.popitem(last=False)
         for key, event_id in written:
             self._event_ids[key] = event_id
             self._event_ids.move_to_end(key)

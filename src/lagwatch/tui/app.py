@@ -2,11 +2,13 @@
 the other screens (:mod:`lagwatch.tui.screens`: detail, `why` story, go-to, help).
 
 All data comes from a :class:`~lagwatch.tui.feed.DataFeed`; all wording and layout decisions
-that can be made without a terminal live in :mod:`lagwatch.tui.view`. Laid out for 80x24.
+that can be made without a terminal live in :mod:`lagwatch.tui.view`. Laid out for 80x24: the
+system header (lagwatch.render.header, as `top` draws it) above the list.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -17,14 +19,25 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
+from lagwatch import actions
 from lagwatch.model import Identity, Ranking
+from lagwatch.render.header import machine_lines
 from lagwatch.render.table import score_style
 from lagwatch.tui import view
 from lagwatch.tui.feed import DataFeed
-from lagwatch.tui.screens import DetailScreen, GotoScreen, HelpScreen, WhyScreen
+from lagwatch.tui.screens import (
+    DetailScreen,
+    GotoScreen,
+    HelpScreen,
+    ReniceScreen,
+    SignalScreen,
+    WhyScreen,
+)
 from lagwatch.tui.table import RankingTable, TableColumn
 
 TREND_TICKS = 10
+NAME_WIDTH = 15  # the NAME column; a tree widens it up to TREE_NAME_WIDTH for its branches
+TREE_NAME_WIDTH = 32
 
 
 class LagwatchApp(App[None]):
@@ -34,6 +47,7 @@ class LagwatchApp(App[None]):
     ENABLE_COMMAND_PALETTE = False  # its footer entry costs room an 80-column terminal needs
     CSS = """
     #mode { height: 1; background: $primary-background; color: $text; text-style: bold; }
+    #sysheader { height: auto; max-height: 4; }
     #info { height: 1; color: $text-muted; }
     #mode.replay { background: $error; color: $text; }
     #procs.replay { border-left: thick $error; }
@@ -46,14 +60,22 @@ class LagwatchApp(App[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # Ctrl-C quits as in any terminal program (Textual would copy text), even from the
+        # filter box and the dialogs.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort(1)", "Sort"),
         Binding("S", "sort(-1)", "Sort back", show=False),
-        Binding("left_square_bracket", "step(-1)", "Back", key_display="["),
-        Binding("right_square_bracket", "step(1)", "Fwd", key_display="]"),
+        Binding("t", "tree", "Tree"),
+        Binding("a", "group", "Apps"),
+        Binding("K", "kernel", "Kernel threads", show=False),
+        Binding("k", "signal", "Kill"),
+        Binding("n", "renice", "Nice"),
+        Binding("left_square_bracket", "step(-1)", "Back", key_display="[", show=False),
+        Binding("right_square_bracket", "step(1)", "Fwd", key_display="]", show=False),
         Binding("left_curly_bracket", "step_time(-60)", "-1m", key_display="{", show=False),
         Binding("right_curly_bracket", "step_time(60)", "+1m", key_display="}", show=False),
-        Binding("l", "live", "Live"),
+        Binding("l", "live", "Live", show=False),
         Binding("g", "goto", "Go to", show=False),
         Binding("e", "show_tab('events')", "Events"),
         Binding("p", "show_tab('processes')", "Procs", show=False),
@@ -74,17 +96,33 @@ class LagwatchApp(App[None]):
         self.refresh_s = refresh_s if refresh_s is not None else min(1.0, feed.interval_s)
         self.cursor: float | None = None  # None: live; else the time of the replayed tick
         self.shown: Ranking | None = None
-        self.sort_key = "score"
-        self.filter_text = ""
+        self.options = view.ListOptions()  # sort, filter, tree, grouping, kernel threads
         self.selected: Identity | None = None
         self._row_ids: list[Identity] = []
+        self._items: list[view.ListItem] = []
+        self._hidden_kernel = 0
         self._event_ids: list[int | None] = []  # the events list's rows, newest first
         self._events_stamp: tuple | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
+    # The sort key and the `/` filter, as before ListOptions held them.
+    @property
+    def sort_key(self) -> str:
+        return self.options.sort
+
+    @property
+    def filter_text(self) -> str:
+        return self.options.text
+
+    def _set(self, **changes: object) -> None:
+        self.options = dataclasses.replace(self.options, **changes)  # type: ignore[arg-type]
+        self.fill_table()
+        self.update_status()
+
     def compose(self) -> ComposeResult:
         yield Static(id="mode")
+        yield Static(id="sysheader")
         yield Static(id="info")
         with TabbedContent(initial="processes"):
             with TabPane("Processes", id="processes"):
@@ -139,22 +177,42 @@ class LagwatchApp(App[None]):
         ranking = self.shown
         keep = self.selected
         self._row_ids = []
+        self._items = []
         if ranking is None:
             table.set_rows([])
             return
-        rows = view.visible_rows(ranking, self.sort_key, self.filter_text)
-        trends = self.feed.trends(ranking.time, TREND_TICKS)
+        listed = view.process_list(ranking, self.options)
+        self._items = listed.items
+        self._hidden_kernel = listed.hidden_kernel
+        grouped = any(item.group is not None for item in listed.items)
+        # Groups have no trend of their own (the leader's would mislead).
+        trends = {} if grouped else self.feed.trends(ranking.time, TREND_TICKS)
         empty: list[float | None] = [None] * TREND_TICKS
+        names = [item.name for item in listed.items]
+        name_width = NAME_WIDTH
+        if self.options.tree or grouped:
+            longest = max((len(n) for n in names), default=0)
+            name_width = max(NAME_WIDTH, min(TREE_NAME_WIDTH, longest))
+        table.set_columns(
+            [
+                TableColumn(c.header, name_width if c.key == "name" else c.width, c.right)
+                for c in view.COLUMNS
+            ]
+        )
         cells: list[list[tuple[str, str]]] = []
-        for row in rows:
+        for item, name in zip(listed.items, names, strict=True):
+            row = item.row
+            dim = "dim" if item.context else ""
             line = []
             for col in view.COLUMNS:
                 if col.key == "trend":
                     line.append((view.spark(trends.get(row.identity, empty)), "cyan"))
                 elif col.key == "score":
-                    line.append((col.cell(row), score_style(row.score)))
+                    line.append((col.cell(row), dim or score_style(row.score)))
+                elif col.key == "name":
+                    line.append((name, dim))
                 else:
-                    line.append((col.cell(row), ""))
+                    line.append((col.cell(row), dim))
             cells.append(line)
             self._row_ids.append(row.identity)
         # The cursor follows the selected process wherever the new order puts it.
@@ -171,10 +229,17 @@ class LagwatchApp(App[None]):
         self.query_one("#mode", Static).update(
             Text(view.mode_line(ranking, replaying, now, live_label=live_label))
         )
+        header = self.query_one("#sysheader", Static)
+        lines = [] if ranking is None else machine_lines(ranking.system, max(40, self.size.width))
+        header.display = bool(lines)  # a recorded tick without machine figures: no blank lines
+        header.update(Text("\n").join(lines))
         problems = self.feed.problems()
         line = view.info_line(
             ranking, len(self._row_ids), self.sort_key, self.filter_text, self.feed.describe()
         )
+        extra = view.list_label(self.options, self._hidden_kernel)
+        if extra:
+            line = " | ".join([line, *extra])
         if problems:
             line = f"{problems[0]} | {line}"
         self.query_one("#info", Static).update(Text(line))
@@ -211,9 +276,15 @@ class LagwatchApp(App[None]):
 
     @on(RankingTable.Selected, "#procs")
     def _open_detail(self, message: RankingTable.Selected) -> None:
-        if 0 <= message.row < len(self._row_ids):
-            self.selected = self._row_ids[message.row]
-            self.push_screen(DetailScreen(self.selected))
+        if not 0 <= message.row < len(self._row_ids):
+            return
+        group = self._items[message.row].group
+        if group is not None:  # an app or a user: list its processes
+            members = frozenset(m.identity for m in group.members)
+            self._set(focus=(group.name, members))
+            return
+        self.selected = self._row_ids[message.row]
+        self.push_screen(DetailScreen(self.selected))
 
     @on(DataTable.RowSelected, "#events-table")
     def _open_story(self, message: DataTable.RowSelected) -> None:
@@ -231,9 +302,70 @@ class LagwatchApp(App[None]):
     # -- actions -----------------------------------------------------------------------------
 
     def action_sort(self, step: int) -> None:
-        self.sort_key = view.next_sort(self.sort_key, step)
-        self.fill_table()
-        self.update_status()
+        self._set(sort=view.next_sort(self.options.sort, step))
+
+    def action_tree(self) -> None:
+        self._set(tree=not self.options.tree)
+        self.notify("tree: processes under their parents" if self.options.tree else "flat list",
+                    timeout=2)  # fmt: skip
+
+    def action_group(self) -> None:
+        """Processes, then one line per app, then per user."""
+        order = view.GROUPINGS
+        by = order[(order.index(self.options.by) + 1) % len(order)]
+        self._set(by=by, focus=None)
+
+    def action_kernel(self) -> None:
+        self._set(kernel=not self.options.kernel)
+
+    # -- acting on the selected process --------------------------------------------------------
+
+    def signal_target(self) -> actions.Target | None:
+        """The selected process to act on, or None (and the user told why)."""
+        if self.cursor is not None:
+            self.notify("replay shows the past: press l to go live before acting on a process",
+                        severity="warning", timeout=4)  # fmt: skip
+            return None
+        table = self.query_one("#procs", RankingTable)
+        row_index = table.cursor_row
+        if self.shown is None or not 0 <= row_index < len(self._items):
+            self.bell()
+            return None
+        item = self._items[row_index]
+        if item.group is not None:
+            self.notify("select a process: Enter lists the processes of this group",
+                        severity="warning", timeout=4)  # fmt: skip
+            return None
+        row = item.row
+        return actions.Target(row.pid, row.name, row.user, shown_at=self.shown.time)
+
+    def action_signal(self) -> None:
+        target = self.signal_target()
+        if target is None:
+            return
+
+        def done(signum: int | None) -> None:
+            if signum is not None:
+                self._report(actions.send_signal(target, signum))
+
+        self.push_screen(SignalScreen(target), done)
+
+    def action_renice(self) -> None:
+        target = self.signal_target()
+        if target is None:
+            return
+
+        def done(value: int | None) -> None:
+            if value is not None:
+                self._report(actions.renice(target, value))
+
+        self.push_screen(ReniceScreen(target, actions.nice_value(target.pid)), done)
+
+    def _report(self, outcome: actions.Outcome) -> None:
+        if outcome.ok:
+            self.notify(outcome.message, timeout=4)
+        else:
+            self.notify(outcome.message, severity="error", timeout=8)
 
     def action_filter(self) -> None:
         self.action_show_tab("processes")
@@ -243,9 +375,7 @@ class LagwatchApp(App[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, message: Input.Changed) -> None:
-        self.filter_text = message.value
-        self.fill_table()
-        self.update_status()
+        self._set(text=message.value)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, message: Input.Submitted) -> None:
@@ -254,12 +384,15 @@ class LagwatchApp(App[None]):
         self.query_one("#procs", RankingTable).focus()
 
     def action_clear_filter(self) -> None:
+        """Esc: close the filter box and clear it; else leave a group's processes."""
         box = self.query_one("#filter", Input)
-        if box.has_class("shown") or self.filter_text:
+        if box.has_class("shown") or self.options.text:
             box.value = ""  # fires Changed, which refills the table
             box.remove_class("shown")
-            self.filter_text = ""
+            self._set(text="")
             self.query_one("#procs", RankingTable).focus()
+        elif self.options.focus is not None:
+            self._set(focus=None)
 
     def action_show_tab(self, tab: str) -> None:
         if isinstance(self.screen, DetailScreen | WhyScreen):
@@ -345,7 +478,8 @@ class LagwatchApp(App[None]):
         if isinstance(self.screen, WhyScreen | DetailScreen):
             self.pop_screen()
         self.action_show_tab("processes")
-        self._replay(event.start)
+        # The first tick that recorded the culprit, not the tick before the event.
+        self._replay(self.feed.replay_time(event), "nothing recorded around this event")
         if self.cursor is not None:
             self.notify(f"replaying event #{event_id} ({event.kind}); l: back to live",
                         timeout=4)  # fmt: skip

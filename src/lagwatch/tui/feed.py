@@ -203,6 +203,34 @@ class DataFeed(ABC):
             if row.pid in wanted
         ]
 
+    def replay_time(self, event: Event, search_ticks: int = 60) -> float | None:
+        """The tick to replay an event at: the first one recorded after the event started whose
+        rows hold its top suspect. A tick covers the interval that ends at its time, so the
+        tick at ``start`` itself (half an interval of slack: wall-clock jitter) is the one
+        before the event. Without such a tick: the first tick after the start, else the
+        last tick at or before it; None when nothing is recorded."""
+        top = event.suspects[0] if event.suspects else None
+        after = event.start + self.interval_s / 2
+        until = event.end if event.end is not None else float("inf")
+        span = max(60.0, search_ticks * self.interval_s * 4)
+        times = [t for t in self.tick_times(after, after + span) if t > after][:search_ticks]
+        if not times:  # a gap in the recording right after the start
+            later = self.step(after, 1)
+            times = [later] if later is not None and later > after else []
+        if top is not None:
+            for t in times:
+                if t > until + self.interval_s:
+                    break
+                ranking = self.ranking_at(t)
+                if ranking is not None and any(
+                    r.pid == top["pid"] and r.name == top["name"] for r in ranking.processes
+                ):
+                    return ranking.time
+        if times:
+            return times[0]
+        fallback = self.ranking_at(event.start)
+        return None if fallback is None else fallback.time
+
     def episodes(self, pid: int, name: str | None = None) -> list[Event]:
         """Rogue episodes blamed on this process (matched by pid and, if given, name)."""
         return [e for e in self.events() if e.kind == "rogue" and e.blames(pid, name)]

@@ -1,5 +1,6 @@
-"""The TUI's screens over the main view: a process's detail, an event's story, go-to-time and
-the help. They read the app through :class:`ScreenHost`, so they need nothing else of it.
+"""The TUI's screens over the main view: a process's detail, an event's story, go-to-time,
+the dialogs that signal or renice a process, and the help. They read the app through
+:class:`ScreenHost`, so they need nothing else of it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import ScrollableContainer, VerticalScroll
+from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
+from lagwatch import actions
 from lagwatch.model import Identity, ProcessRow, Ranking
 from lagwatch.render.story import build_story, render_story
 from lagwatch.sanitize import for_terminal, tree_for_terminal
@@ -64,6 +67,7 @@ class DetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-head")
         with VerticalScroll():
+            yield Static(id="detail-command")
             yield Static(id="detail-metrics")
             yield Static(id="detail-score")
             yield Static(id="detail-dominant")
@@ -90,6 +94,13 @@ class DetailScreen(Screen[None]):
         head = self.query_one("#detail-head", Static)
         head.set_class(replaying, "replay")
         head.update(Text(f"{for_terminal(row.name) if row else '?'} (pid {pid})  {state}"))
+
+        command = Text("Command  ", style="dim")
+        if row is None or row.cmdline is None:
+            command.append("not known (exited, or the OS does not say)", style="dim")
+        else:
+            command.append(for_terminal(row.cmdline))
+        self.query_one("#detail-command", Static).update(command)
 
         metrics = Text()
         if row is None:
@@ -216,6 +227,94 @@ class WhyScreen(Screen[None]):
         host(self).action_replay_event(self.event_id)
 
 
+class SignalScreen(ModalScreen[int | None]):
+    """Which signal to send to a process: SIGTERM first (Enter sends it), Esc sends nothing."""
+
+    CSS = """
+    SignalScreen { align: center middle; }
+    SignalScreen Vertical { width: 70; height: auto; border: round $error; padding: 0 1;
+                            background: $surface; }
+    SignalScreen OptionList { height: auto; max-height: 11; }
+    SignalScreen #signal-note { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, target: actions.Target) -> None:
+        super().__init__()
+        self.target = target
+        self.choices = actions.available_signals()
+
+    def compose(self) -> ComposeResult:
+        user = f", user {for_terminal(self.target.user)}" if self.target.user else ""
+        with Vertical():
+            yield Static(Text(f"Send a signal to {self.target.label}{user}?", style="bold"))
+            yield OptionList(
+                *(
+                    Option(f"{name:<8} {number:>2}  {about}", id=name)
+                    for name, number, about in self.choices
+                ),
+                id="signals",
+            )
+            yield Static("Enter: send  Esc: cancel", id="signal-note")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = 0  # SIGTERM
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, message: OptionList.OptionSelected) -> None:
+        self.dismiss(self.choices[message.option_index][1])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReniceScreen(ModalScreen[int | None]):
+    """A new nice value for a process (-20 highest priority, 19 lowest); Esc changes nothing."""
+
+    CSS = """
+    ReniceScreen { align: center middle; }
+    ReniceScreen Vertical { width: 70; height: auto; border: round $warning; padding: 0 1;
+                            background: $surface; }
+    ReniceScreen #renice-note { color: $text-muted; }
+    ReniceScreen #renice-error { color: $error; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, target: actions.Target, current: int | None) -> None:
+        super().__init__()
+        self.target = target
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        now = "unknown" if self.current is None else str(self.current)
+        with Vertical():
+            yield Static(Text(f"Renice {self.target.label}: nice is {now} now", style="bold"))
+            yield Input(
+                value="" if self.current is None else str(self.current),
+                placeholder=f"{actions.NICE_MIN} to {actions.NICE_MAX}",
+            )
+            yield Static("", id="renice-error")
+            yield Static(
+                f"{actions.NICE_MIN} runs first, {actions.NICE_MAX} runs last; only root can "
+                "lower it. Enter: set  Esc: cancel",
+                id="renice-note",
+            )
+
+    @on(Input.Submitted)
+    def _done(self, message: Input.Submitted) -> None:
+        try:
+            value = actions.parse_nice(message.value)
+        except ValueError as exc:
+            self.query_one("#renice-error", Static).update(Text(str(exc)))
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class GotoScreen(ModalScreen[str | None]):
     CSS = """
     GotoScreen { align: center middle; }
@@ -237,17 +336,21 @@ class GotoScreen(ModalScreen[str | None]):
 HELP = """lagwatch tui: keys
 
  Up/Down PgUp/PgDn  move in the list    Enter  details / event story
- s / S     next / previous sort key     /      filter: name, user, pid
+ s / S     next / previous sort key     /      filter: name, user, pid,
+ t         tree: under their parents           command (re:PATTERN: name)
+ a         group by app, by user, none  K      show/hide kernel threads
+ k         send a signal (SIGTERM...)   n      renice (change priority)
  Esc       clear the filter, or back    e / p  events / processes
  [ / ]     one tick back / forward      { / }  one minute back / forward
  g         go to a time (10m, 14:03)    l      back to live
- r         on an event: replay the ranking at its start
- q         quit (or back)
+ r         on an event: replay the first tick that recorded its culprit
+ q, Ctrl-C quit (q: back, in a screen)
 
 Replay shows recorded ticks, marked REPLAY in red. Attached to a daemon,
 every tick it recorded can be replayed; standalone, the last 10 minutes.
 SCORE: stress 0-100. BLAME: the resource it stresses most. TREND: score
 over the last ticks. A * after a name: the OS hid part of its data.
+Events: LASTED 5m+ = cut short, the daemon stopped watching then.
 """
 
 

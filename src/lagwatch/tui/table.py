@@ -105,6 +105,17 @@ class RankingTable(ScrollView, can_focus=True):
         """The cells of one row as plain text (for tests and accessibility)."""
         return [text for text, _ in self._rows[index]]
 
+    def set_columns(self, columns: Sequence[TableColumn]) -> None:
+        """New column widths or headers (the tree widens NAME); rows follow at set_rows."""
+        columns = list(columns)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self._width = sum(c.width for c in self.columns) + len(self.columns)
+        self._header = [(c.header, "") for c in self.columns]
+        self.virtual_size = Size(self._width, len(self._rows) + 1)
+        self.refresh()
+
     def set_rows(self, rows: list[list[Cell]], cursor: int | None = None) -> None:
         """Replace every row; the cursor goes to ``cursor`` (or stays where it was)."""
         self._rows = rows

@@ -10,10 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from lagwatch.catalogue import METRICS, MetricSpec, table_metrics
-from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
+from lagwatch.events import CUT_SHORT
+from lagwatch.filters import REGEX_PREFIX, ProcessFilter, compile_name
+from lagwatch.grouping import By, Group, group_rows
+from lagwatch.model import PROCESS_KEYS, Identity, ProcessRow, Ranking
 from lagwatch.ranking import SORT_KEYS, sort_rows
+from lagwatch.render.table import tree_items
 from lagwatch.sanitize import for_terminal
-from lagwatch.units import human_bytes, human_duration, human_number, parse_time
+from lagwatch.units import format_value, human_duration, parse_time
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # index 0 is "nothing", 8 a full cell
 
@@ -22,28 +26,8 @@ BLOCKS = " ▁▂▃▄▅▆▇█"  # index 0 is "nothing", 8 a full cell
 
 
 def format_metric(key: str, value: Any) -> str:
-    """A contract value in human units, chosen by its key's unit suffix."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if not isinstance(value, int | float):
-        return str(value)
-    if key.endswith("_bytes_per_s"):
-        return f"{human_bytes(value)}/s"
-    if key.endswith("_bytes"):
-        return human_bytes(value)
-    if key.endswith("_percent"):
-        return f"{value:.1f} %"
-    if key.endswith("_per_s"):
-        return f"{human_number(value)}/s"
-    if key.endswith("_watts"):
-        return f"{value:.3f} W"
-    if key.endswith("_s"):
-        return human_duration(value)
-    if key == "score":
-        return f"{value:.0f}"
-    return human_number(value) if isinstance(value, float) else str(value)
+    """A contract value in the one form every command uses (lagwatch.units.format_value)."""
+    return format_value(key, value)
 
 
 LABELS: dict[str, str] = {
@@ -59,10 +43,14 @@ LABELS: dict[str, str] = {
 }
 
 
+# Contract keys the detail screen shows on lines of their own, not in the grid of figures.
+OWN_LINE_KEYS: tuple[str, ...] = ("pid", "name", "cmdline")
+
+
 def metric_lines(row: ProcessRow) -> list[tuple[str, str]]:
     """Every metric of the JSON contract (keys added later too), labelled, in units."""
     data = row.to_json()
-    keys = [k for k in PROCESS_KEYS if k not in ("pid", "name")]
+    keys = [k for k in PROCESS_KEYS if k not in OWN_LINE_KEYS]
     return [(LABELS.get(k, k.replace("_", " ")), format_metric(k, data.get(k))) for k in keys]
 
 
@@ -126,19 +114,113 @@ def next_sort(current: str, step: int = 1) -> str:
 
 
 def matches(row: ProcessRow, text: str) -> bool:
-    """Filter: a name or user containing the text (any case), or a pid starting with it."""
-    text = text.strip().lower()
+    """Filter: a name, user or command line containing the text (any case), or a pid starting
+    with it; ``re:PATTERN`` searches the name with a regular expression, as `--name` does (an
+    unfinished pattern matches nothing rather than everything)."""
+    text = text.strip()
     if not text:
         return True
+    if text.startswith(REGEX_PREFIX):
+        try:
+            pattern = compile_name(text)
+        except ValueError:
+            return False
+        return pattern is not None and pattern.search(row.name) is not None
+    text = text.casefold()
     if text.isdigit():
         return str(row.pid).startswith(text)
-    return text in row.name.lower() or text in (row.user or "").lower()
+    return any(text in (field or "").casefold() for field in (row.name, row.user, row.cmdline))
 
 
 def visible_rows(ranking: Ranking, sort: str, text: str, limit: int = 100) -> list[ProcessRow]:
     rows = [r for r in ranking.processes if matches(r, text)]
     sort_rows(rows, sort)
     return rows[:limit]
+
+
+# -- what the process list holds: flat, as a tree, or grouped by app or user ---------------
+
+GROUPINGS: tuple[By, ...] = ("process", "app", "user")
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    """How the process list is drawn: the TUI's keys change these."""
+
+    sort: str = "score"
+    text: str = ""  # the `/` filter
+    tree: bool = False  # `t`: processes under their parents
+    by: By = "process"  # `a`: one line per app or per user
+    kernel: bool = False  # `K`: show every kernel thread (hidden by default, as in `top`)
+    # Enter on a group: only its members (its label and their identities).
+    focus: tuple[str, frozenset[Identity]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """One line of the list: a process, or a group's summed row (``group``)."""
+
+    row: ProcessRow
+    prefix: str = ""  # the tree's branch drawn before the name
+    context: bool = False  # tree: an ancestor shown only to place a listed process
+    group: Group | None = None
+
+    @property
+    def name(self) -> str:
+        if self.group is not None:
+            return f"{for_terminal(self.group.name)} ({len(self.group.members)})"
+        mark = "*" if self.row.restricted else ""
+        return self.prefix + for_terminal(self.row.name) + mark
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessList:
+    items: list[ListItem]
+    matched: int  # processes (or groups) that pass the filters, before the limit
+    hidden_kernel: int  # kernel threads the default hides
+
+
+def process_list(ranking: Ranking, opts: ListOptions, limit: int = 100) -> ProcessList:
+    """The list the TUI shows for a ranking: kernel threads hidden unless asked for (the
+    filter `top` uses), a group's members when one is focused, the `/` filter, then sorted and
+    cut to ``limit``, then laid out as a tree or grouped."""
+    flt = ProcessFilter.build(kernel=opts.kernel)
+    rows = flt.rows(ranking.processes)
+    if opts.focus is not None:
+        members = opts.focus[1]
+        rows = [r for r in rows if r.identity in members]
+    rows = [r for r in rows if matches(r, opts.text)]
+    hidden = flt.hidden_kernel_threads(ranking)
+    if opts.by != "process" and opts.focus is None:
+        groups = group_rows(rows, opts.by, ranking.system, opts.sort)
+        items = [ListItem(g.row, group=g) for g in groups[:limit]]
+        return ProcessList(items, len(groups), hidden)
+    sort_rows(rows, opts.sort, ranking.system.get("memory_total_bytes"))
+    matched = len(rows)
+    rows = rows[:limit]
+    if opts.tree:
+        everyone = flt.rows(ranking.processes)
+        tree = tree_items(rows, everyone)
+        items = [ListItem(t.row, t.prefix, t.context) for t in tree]
+    else:
+        items = [ListItem(r) for r in rows]
+    return ProcessList(items, matched, hidden)
+
+
+def list_label(opts: ListOptions, hidden_kernel: int) -> list[str]:
+    """The status line's words for how the list is drawn (nothing for the defaults)."""
+    parts = []
+    if opts.focus is not None:
+        parts.append(f"{opts.by}: {opts.focus[0]} (Esc: all)")
+    elif opts.by != "process":
+        parts.append(f"by {opts.by}")
+    if opts.tree and (opts.by == "process" or opts.focus is not None):
+        parts.append("tree")
+    if opts.kernel:
+        parts.append("kernel threads shown (K)")
+    elif hidden_kernel:
+        parts.append(f"{hidden_kernel} kernel threads hidden (K)")
+    return parts
 
 
 def spark(values: Sequence[float | None], top: float = 100.0) -> str:
@@ -315,13 +397,17 @@ def event_cells(event: dict[str, Any]) -> tuple[str, str, str, str, str]:
         dur = "ongoing"
     else:
         dur = "-" if duration is None else human_duration(duration)
+        details = event.get("details") or {}
+        if details.get("ended") in CUT_SHORT:
+            dur += "+"  # at least that long: the daemon stopped watching
     start = event.get("start")
     kind = str(event.get("kind", "?"))
     who = who or "no process stood out"
     if kind == "pressure":
         # The narrow KIND column names the resource; the suspects say how stalled it was.
         details = event.get("details") or {}
-        kind = {"memory": "mem"}.get(details.get("resource"), str(details.get("resource", "?")))
+        resource = str(details.get("resource") or "?")
+        kind = {"memory": "mem"}.get(resource, resource)
         percent = details.get("pressure_percent")
         level = details.get("level")
         how = f"{percent:.0f}%" if isinstance(percent, int | float) else level or "?"
