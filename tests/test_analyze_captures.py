@@ -58,6 +58,8 @@ def test_top_interactive_delta_screen(macos_fixtures):
     assert ff.dominant == "cpu"
     assert rows(item)[76354].name == "Activity Monitor"
     assert item.ranking.energy_source == "top-power"
+    # How the screen was read is said once, on one line naming where.
+    assert a.warnings == ["line 1: IDLEW read as per-second deltas (top -d at its default 1 s)"]
     assert item.ranking.processes[0].pid == 50300  # worst first
 
 
@@ -342,11 +344,11 @@ def test_forced_wrong_format_is_a_clean_error():
     assert err.value.line == 3
 
 
-# --- every row it can, one line per problem --------------------------------------------------------
+# --- every row it can, one line per problem ---------------------------------------------------
 
-OWN = __import__("pathlib").Path(__file__).parent / "fixtures"
-SHOW_ALL = OWN / "powermetrics" / "powermetrics_show-all_lifetime-then-sampled_macos10.12_CONSTRUCTED.txt"  # noqa: E501
-SUMMARY_26 = OWN / "powermetrics" / "powermetrics_macos26_sampled-then-summary_CONSTRUCTED.txt"
+OWN_PM = __import__("pathlib").Path(__file__).parent / "fixtures" / "powermetrics"
+SHOW_ALL = OWN_PM / "powermetrics_show-all_lifetime-then-sampled_macos10.12_CONSTRUCTED.txt"
+SUMMARY_26 = OWN_PM / "powermetrics_macos26_sampled-then-summary_CONSTRUCTED.txt"
 
 
 def test_every_shared_capture_warns_in_single_lines_and_reads_top_as_bytes(macos_fixtures):

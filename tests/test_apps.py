@@ -392,6 +392,32 @@ def test_energy_groups_units_by_their_top_most_member():
     assert app["energy_impact_s"] == 15.0
 
 
+def test_history_from_before_app_keys_groups_by_its_tree(tmp_path):
+    import sqlite3
+
+    from lagwatch.store import History
+    from lagwatch.store.schema import migrate
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, db, upto=2)  # written by a lagwatch without procs.app
+    conn.execute("INSERT INTO contexts (platform, sources, system) VALUES ('linux', '[]', '{}')")
+    conn.execute("INSERT INTO ticks (time, interval_s, context_id) VALUES (100.0, 1.0, 1)")
+    for pid, ppid, name, cpu in ((50, 1, "chrome", 10.0), (51, 50, "chrome", 40.0),
+                                 (52, 50, "chrome", 40.0), (60, 1, "hog", 70.0)):  # fmt: skip
+        conn.execute(
+            "INSERT INTO procs (tick_id, pid, ppid, name, score, restricted, cpu_percent) "
+            "VALUES (1, ?, ?, ?, 1.0, 0, ?)",
+            (pid, ppid, name, cpu),
+        )
+    conn.close()
+    with History(db) as history:  # upgrades the file, keeping every row
+        (tick,) = list(history.rankings())
+    assert all(r.app is None for r in tick.processes)
+    groups = group_rows(tick.processes, "app")
+    assert [(g.name, g.pids) for g in groups] == [("chrome", [50, 51, 52]), ("hog", [60])]
+
+
 @pytest.mark.integration
 def test_history_and_energy_commands_by_app(tmp_path):
     db = tmp_path / "history.db"
@@ -418,3 +444,30 @@ def test_history_and_energy_commands_by_app(tmp_path):
     assert energy.returncode == 0, energy.stderr
     report = json.loads(energy.stdout)
     assert report["apps"][0]["name"] == "browser" and report["apps"][0]["member_count"] == 6
+
+
+# -- the exporter -------------------------------------------------------------------------------
+
+
+def test_api_now_by_app_and_a_bad_by(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from lagwatch.exporter import start_exporter
+    from lagwatch.live import LiveState
+
+    state = LiveState()
+    state.publish(worker_rankings(time.time())[-1], 0.01)
+    ex = start_exporter(state, "127.0.0.1", 0, None)
+    try:
+        with urllib.request.urlopen(ex.url + "/api/now?by=app&limit=1", timeout=10) as resp:
+            doc = json.loads(resp.read())
+        assert doc["by"] == "app" and len(doc["groups"]) == 1 and doc["group_count"] == 2
+        assert (doc["groups"][0]["name"], doc["groups"][0]["pid"]) == ("browser", 600)
+        with urllib.request.urlopen(ex.url + "/api/now", timeout=10) as resp:
+            assert "groups" not in json.loads(resp.read())  # by process: as it always was
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(ex.url + "/api/now?by=bogus", timeout=10)
+        assert err.value.code == 400
+    finally:
+        ex.stop()

@@ -129,3 +129,38 @@ def test_damage_is_reported_on_stderr_and_whole_rows_kept(tmp_path):
     last = json.loads(result.stdout.splitlines()[-1])
     assert [p["pid"] for p in last["processes"]] == [10]
     assert "line 15" in result.stderr and "cut short" in result.stderr
+
+
+OWN = __import__("pathlib").Path(__file__).parent / "fixtures"
+SHOW_ALL = (
+    OWN / "powermetrics" / "powermetrics_show-all_lifetime-then-sampled_macos10.12_CONSTRUCTED.txt"
+)
+
+
+def test_non_ascii_names_cut_by_the_kernel_come_out_whole_characters():
+    path = OWN / "top" / "top_l2_nonascii-commands_pid-suffixes.txt"
+    result = run_lagwatch("analyze", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    last = json.loads(result.stdout.splitlines()[-1])
+    names = {p["pid"]: p["name"] for p in last["processes"]}
+    assert names[2310] == "テキストエ" and names[1830] == "Café Brûlé Sy"
+    assert names[2207] == "Steam Helper" and len(names) == 6
+    table = run_lagwatch("analyze", "--limit", "6", str(path), env={"COLUMNS": "160"})
+    assert table.returncode == 0 and "テキストエ" in table.stdout
+
+
+def test_show_all_warnings_one_line_each_on_stderr():
+    path = SHOW_ALL
+    result = run_lagwatch("analyze", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    (ranking,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert ranking["capture"]["kind"] == "sampled" and ranking["process_count"] == 4
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(ln.startswith(f"lagwatch: {path}: line ") for ln in lines)
+    assert "Lifetime" in result.stderr
+
+
+def test_lifetime_block_only_is_one_error_line(tmp_path):
+    text = SHOW_ALL.read_text()
+    path = write(tmp_path, "lifetime.txt", text[: text.index("*** Sampled")])
+    one_line_error(run_lagwatch("analyze", str(path)), f"{path}:10:", "sampled interval")

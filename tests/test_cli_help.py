@@ -66,7 +66,11 @@ def test_readme_parser_reads_paths_options_and_escaped_bars() -> None:
     assert re.findall(r"--[a-z][a-z0-9-]*", usages[("top",)]) == ["--sort", "--json"]
 
 
-@pytest.mark.parametrize(("path", "command"), list(commands()), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")  # fmt: skip
+def _id(value: object) -> str:
+    return " ".join(value) if isinstance(value, tuple) else ""
+
+
+@pytest.mark.parametrize(("path", "command"), list(commands()), ids=_id)
 def test_readme_command_table_matches_the_real_options(path, command) -> None:
     usages = readme_usages(README.read_text())
     assert path in usages, f"README's command table has no row for `lagwatch {' '.join(path)}`"

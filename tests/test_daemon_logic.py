@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -419,3 +421,176 @@ def test_freeze_during_a_sweep_is_a_pause_too(tmp_path: Path) -> None:
     with History(tmp_path / "h.db") as h:
         pauses = [e for e in h.events() if e.kind == "pause"]
     assert len(pauses) == 1 and pauses[0].duration_s == pytest.approx(5.0)
+
+
+# -- faults of the disk and of the sources, with the loop on its real clock ------------------
+
+
+def wait_until(cond, timeout: float, what: str):
+    """Poll ``cond`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+    return value
+
+
+class RealTimeSampler:
+    """Rankings stamped with the real time, for the loop on its real clock."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.dropped: list[str] = []
+        self.source_names = ["fake"]
+
+    def tick(self) -> Ranking | None:
+        now = time.time()
+        prev, self.last = self.last, now
+        rows = [row(50, 80.0, name="hog"), row(2, 3.0)]
+        return None if prev is None else ranking(now, rows, interval_s=now - prev)
+
+    def close(self) -> None:
+        pass
+
+
+class FreezableRecorder(Recorder):
+    """A recorder whose disk hangs, as under fsfreeze, while ``frozen`` is set: a write then
+    blocks until ``thaw`` is set."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.frozen = threading.Event()
+        self.thaw = threading.Event()
+        self.blocked = threading.Event()
+
+    def _write_pending(self) -> None:
+        if self.frozen.is_set():
+            self.blocked.set()
+            assert self.thaw.wait(60), "the test never thawed the disk"
+        super()._write_pending()
+
+
+def run_in_thread(daemon: Daemon) -> threading.Thread:
+    thread = threading.Thread(target=daemon.run, name="daemon-under-test")
+    thread.start()
+    return thread
+
+
+def freeze(rec: FreezableRecorder, state: LiveState, ticks: int) -> None:
+    """Freeze the disk once some ticks are written, until ``ticks`` more were sampled."""
+    wait_until(lambda: rec.ticks_written >= 3, 30, "the first writes")
+    rec.frozen.set()
+    assert rec.blocked.wait(30), "no write reached the frozen disk"
+    seen = state.snapshot()["ticks"]
+    wait_until(lambda: state.snapshot()["ticks"] >= seen + ticks, 30,
+               f"{ticks} ticks sampled while the disk is frozen")  # fmt: skip
+
+
+def test_a_blocked_write_neither_stops_sampling_nor_makes_a_pause(tmp_path: Path) -> None:
+    rec = FreezableRecorder(tmp_path / "h.db")
+    state = LiveState()
+    health: list[dict] = []
+    cfg = DaemonConfig(interval_s=0.05, pause_threshold_s=1.0, stall_after_s=0.5,
+                       rogue=RogueConfig(sustain_s=3600.0))  # fmt: skip
+    daemon = Daemon(RealTimeSampler, rec, state, cfg, on_health=health.append)
+    thread = run_in_thread(daemon)
+    try:
+        # The scenario: the disk stays frozen for 40 ticks, twice the pause threshold.
+        freeze(rec, state, 40)
+        wait_until(lambda: any(h["write_condition"] == "stalled" for h in health), 30,
+                   "the stall to be reported")  # fmt: skip
+    finally:
+        rec.frozen.clear()
+        rec.thaw.set()
+        wait_until(lambda: daemon.writer.queued == 0, 30, "the writes to catch up")
+        daemon.request_stop()
+        thread.join(30)
+    assert not thread.is_alive()
+    published = state.snapshot()["ticks"]
+    # Every tick sampled while the disk was frozen was kept and written afterwards.
+    assert rec.ticks_written == published and daemon.writer.dropped_total == 0
+    with History(tmp_path / "h.db") as h:
+        assert len(h.tick_times()) == published
+        long_pauses = [e for e in h.events() if e.kind == "pause" and e.duration_s >= 1.0]
+    assert long_pauses == []  # the sampler ran all along: no pause, nobody blamed
+    stalled = next(h for h in health if h["write_condition"] == "stalled")
+    assert stalled["health"] == "degraded" and "frozen or hung" in stalled["write_advice"]
+    assert health[-1]["health"] == "ok" and health[-1]["pending_ticks"] == 0
+
+
+def test_ticks_the_write_queue_cannot_hold_are_counted_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from lagwatch.exporter.metrics import LagwatchCollector
+    from lagwatch.exporter.series import SeriesTracker
+
+    rec = FreezableRecorder(tmp_path / "h.db", pending_max=5)  # the writer's queue: 5 too
+    state = LiveState()
+    tracker = SeriesTracker(20)
+    state.subscribe(tracker.update)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LagwatchCollector(state, lambda: tracker.view))
+    health: list[dict] = []
+    cfg = DaemonConfig(interval_s=0.05, rogue=RogueConfig(sustain_s=3600.0))
+    daemon = Daemon(RealTimeSampler, rec, state, cfg, on_health=health.append)
+    with caplog.at_level(logging.WARNING, logger="lagwatch"):
+        thread = run_in_thread(daemon)
+        try:
+            freeze(rec, state, 20)  # 20 ticks into a queue of 5
+        finally:
+            rec.frozen.clear()
+            rec.thaw.set()
+            wait_until(lambda: daemon.writer.queued == 0, 30, "the writes to catch up")
+            daemon.request_stop()
+            thread.join(30)
+    published = state.snapshot()["ticks"]
+    dropped = daemon.writer.dropped_total
+    assert dropped >= 10
+    assert rec.ticks_written + dropped == published  # each tick written or counted, none lost
+    with History(tmp_path / "h.db") as h:
+        assert len(h.tick_times()) == rec.ticks_written
+    assert health[-1]["dropped_ticks"] == dropped
+    assert state.snapshot()["store_dropped_rankings_total"] == dropped
+    page = generate_latest(registry).decode()
+    assert f"lagwatch_store_dropped_rankings_total {float(dropped)}" in page
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("write queue full" in m for m in said) == 1
+    assert any(f"{dropped} ticks were dropped" in m for m in said)
+
+
+def test_read_warnings_are_logged_once_per_kind_counted_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+
+    class WarningSampler(FakeSampler):
+        def tick(self) -> Ranking | None:
+            r = super().tick()
+            if r is not None:
+                pid = 100 + self.n
+                r.warnings = [
+                    f"procfs: pid {pid}: [Errno 5] Input/output error",
+                    f"procfs: pid {pid + 1}: [Errno 5] Input/output error",
+                    f"nettop: no data for {self.n}s",
+                ]
+            return r
+
+    health: list[dict] = []
+    state = LiveState()
+    daemon = ScriptedDaemon(
+        lambda: WarningSampler(clock, lambda n: [row(1, 10.0)]), Recorder(tmp_path / "h.db"),
+        state, DaemonConfig(interval_s=1.0), clock=clock, on_health=health.append,
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="lagwatch"):
+        daemon.run(max_ticks=11)  # the first reading has no ranking: 10 rankings
+    said = [r.getMessage() for r in caplog.records if "read warning" in r.getMessage()]
+    assert len(said) == 2  # one line per kind, not per process or tick
+    assert any("Input/output error" in m for m in said) and any("nettop" in m for m in said)
+    assert health[-1]["read_warnings"] == 30
+    kinds = health[-1]["read_warning_kinds"]
+    assert kinds["procfs: pid N: [Errno N] Input/output error"] == 20
+    assert state.snapshot()["read_warnings_total"] == 30

@@ -116,15 +116,23 @@ def test_cpu_hog_gets_the_largest_share_and_totals_add_up(cpu_hog):
 
 
 @pytest.mark.integration
-def test_by_app_puts_the_hog_in_the_top_app(cpu_hog):
+def test_by_app_groups_the_hog_under_its_app(cpu_hog):
     res = run_lagwatch("energy", "--since", "3s", "--sample", "--by", "app", "--json",
-                       timeout=60)  # fmt: skip
+                       timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["by"] == "app"
-    top = report["apps"][0]
-    assert any(name.startswith("stress-ng") for name in top["members"]), report["apps"][:3]
-    table = run_lagwatch("energy", "--since", "1s", "--sample", "--by", "app")
+    apps = report["apps"]
+    # The hog's worker is counted in the app of its process tree: stress-ng itself or an
+    # ancestor (which app comes first depends on what else runs on this shared machine).
+    parent = psutil.Process(cpu_hog[0])
+    tree = {parent.pid, *(p.pid for p in parent.parents())}
+    ours = [a for a in apps if a["pid"] in tree and "stress-ng-cpu" in a["members"]]
+    assert len(ours) == 1, apps[:5]
+    assert ours[0]["energy_impact_s"] > 0 and ours[0]["member_count"] >= 2
+    energy = [a["energy_impact_s"] or 0.0 for a in apps]
+    assert energy == sorted(energy, reverse=True)  # biggest first
+    table = run_lagwatch("energy", "--since", "1s", "--sample", "--by", "app", timeout=120)
     assert table.returncode == 0, table.stderr
     assert "APP" in table.stdout and "EI·s" in table.stdout and "ENERGY J" not in table.stdout
 
@@ -140,11 +148,12 @@ def test_ctrl_c_reports_what_was_sampled():
                              "--interval", "0.2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        ready, _, _ = select.select([proc.stderr], [], [], 30)
-        assert ready, "no 'sampling for' line within 30 s"
+        # Deadlines that only catch a hang: a loaded machine may take its time.
+        ready, _, _ = select.select([proc.stderr], [], [], 120)
+        assert ready, "no 'sampling for' line within 120 s"
         assert "sampling for 10m" in proc.stderr.readline()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -197,7 +197,6 @@ def test_history_and_events_fit_the_width_with_whole_numbers(db: Path, columns: 
     for line in lines[2:]:
         cells = line.split()
         assert cells[1].isdigit() and cells[-1] != "-"
-        # The last column shown is whole: the same text as at the widest width.
     wide = run_lagwatch("history", "--db", str(db), "--limit", "3", env={"COLUMNS": "400"})
     wide_cells = [line.split() for line in wide.stdout.splitlines()[2:]]
     for narrow, full in zip((ln.split() for ln in lines[2:]), wide_cells, strict=True):

@@ -125,7 +125,7 @@ def test_own_J_capture_non_ascii_names_cut_at_15_bytes(errors: str) -> None:
     """`nettop -P -J bytes_in,bytes_out -d`: no time column, `,bytes_in,bytes_out,` headers,
     trailing commas; names cut at 15 bytes, one of them inside a UTF-8 character. The live
     source decodes with errors="replace", a capture may come with "surrogateescape"."""
-    data = (FIXTURES / "nettop_P_J_d_nonascii-names.csv").read_bytes()
+    data = (FIXTURES.parent / "names" / "nettop_P_J_d_nonascii-names.csv").read_bytes()
     frames = parse_nettop(data.decode("utf-8", errors))
     assert [len(f.rows) for f in frames] == [3, 3] and not frames[0].warnings
     got = [(r.pid, r.name, r.name_truncated, r.bytes_total) for r in frames[0].rows]

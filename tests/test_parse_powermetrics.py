@@ -386,7 +386,7 @@ def test_text_that_is_not_powermetrics_is_a_clean_error():
     assert err.value.line == 2
 
 
-# --- text variants written here (tests/fixtures/powermetrics/README.md) ----------------------------
+# --- text variants written here (tests/fixtures/powermetrics/README.md) -----------------------
 
 OWN = Path(__file__).parent / "fixtures" / "powermetrics"
 SHOW_ALL = OWN / "powermetrics_show-all_lifetime-then-sampled_macos10.12_CONSTRUCTED.txt"

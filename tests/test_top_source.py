@@ -189,8 +189,20 @@ def test_on_by_default_on_macos_when_not_root(tmp_path, monkeypatch):
     assert [s.name for s in started] == ["psutil"]
     for source in started:
         source.close()
+    # As root libproc reads every process: top is not started unless --source asks for it.
     monkeypatch.setattr(top_live, "_is_root", lambda: True)
-    assert "not needed as root" in (registry.unavailable_reason(info) or "")
+    assert registry.unavailable_reason(info) is None
+    assert "not started as root" in (registry.not_by_default(info) or "")
+    started, _ = registry.select()
+    names = [s.name for s in started]
+    for source in started:
+        source.close()
+    assert "top" not in names
+    started, _ = registry.select(["psutil", "top"])
+    names = [s.name for s in started]
+    for source in started:
+        source.close()
+    assert names == ["top", "psutil"]
     monkeypatch.setenv(platform_seam.ENV_PLATFORM, "linux")
     assert "not for this platform" in (registry.unavailable_reason(info) or "")
 
@@ -394,3 +406,21 @@ def test_a_top_that_never_samples_is_an_error(tmp_path):
         assert "exited with status 1" in str(exc) and "invalid stat" in str(exc)
     finally:
         src.close()
+
+
+def test_sources_shows_top_standing_by_as_root_and_in_use_otherwise(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    fake_top(tmp_path, [BLOCK1])
+    monkeypatch.setenv(platform_seam.ENV_PLATFORM, "macos")
+    monkeypatch.setenv(platform_seam.ENV_TOOL_DIR, str(tmp_path))
+    for root, status in ((True, "standby"), (False, "in use")):
+        monkeypatch.setattr(top_live, "_is_root", lambda root=root: root)
+        result = CliRunner().invoke(sources_cmd.command, ["--json"])
+        assert result.exit_code == 0, result.output
+        top = next(s for s in json.loads(result.output)["sources"] if s["name"] == "top")
+        assert top["status"] == status
+        if root:
+            assert "not started as root" in top["detail"]
+        else:
+            assert "top -l 0" in top["detail"]

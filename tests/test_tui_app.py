@@ -233,18 +233,18 @@ async def test_detail_pane() -> None:
         head = text(app, "#detail-head")
         assert head.startswith("stress-ng-cpu (pid 100)  LIVE 2026-11-25 14:00:29")
         metrics = text(app, "#detail-metrics")
-        assert "CPU (1 core)" in metrics and "128.0 %" in metrics
+        assert "CPU (1 core)" in metrics and "128%" in metrics
         assert "Energy Impact" in metrics and "Restricted" in metrics
         score_chart = text(app, "#detail-score")
         assert score_chart.startswith("Score, last 29.0s  max 84")
         assert "█" in score_chart
-        assert text(app, "#detail-dominant").startswith("CPU, last 29.0s  max 128.0 %")
+        assert text(app, "#detail-dominant").startswith("CPU, last 29.0s  max 128%")
         episodes = text(app, "#detail-episodes")
         assert "#2 from 11-25 14:00:02, still going on, peak 84" in episodes
         # Replaying while the detail is open moves it to the past too.
         await pilot.press("left_square_bracket")
         assert "REPLAY - the past: 2026-11-25 14:00:28" in text(app, "#detail-head")
-        assert "127.0 %" in text(app, "#detail-metrics")
+        assert "127%" in text(app, "#detail-metrics")
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailScreen)
 
@@ -276,8 +276,10 @@ async def test_events_pane_story_and_replay_of_the_freeze() -> None:
         await pilot.press("r")  # see the ranking at the moment of the freeze
         assert not isinstance(app.screen, WhyScreen)
         assert app.query_one(TabbedContent).active == "processes"
-        assert app.cursor == T0 + 10
-        assert text(app, "#mode").startswith("REPLAY - the past: 2026-11-25 14:00:10")
+        # The freeze began at T0 + 10: the tick at T0 + 10 covers the second before it, the
+        # first tick that recorded the culprit during the freeze is T0 + 11.
+        assert app.cursor == T0 + 11
+        assert text(app, "#mode").startswith("REPLAY - the past: 2026-11-25 14:00:11")
 
 
 @sync
@@ -296,8 +298,8 @@ async def test_story_of_an_event_without_a_recorded_timeline() -> None:
 async def test_replay_key_on_the_events_list() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("e", "r")  # newest first: the rogue episode at T0 + 2
-        assert app.cursor == T0 + 2
+        await pilot.press("e", "r")  # newest first: the rogue episode from T0 + 2
+        assert app.cursor == T0 + 3  # the first tick of the episode, not the one before it
 
 
 @sync

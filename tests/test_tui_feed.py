@@ -336,3 +336,55 @@ def test_process_rows_answers_like_history_does() -> None:
         (1, 1.0, 100, 81.0), (2, 1.0, 100, 82.0), (3, 1.0, 100, 83.0)
     ]  # fmt: skip
     assert feed.process_rows([999], T0, T0 + 4) == []
+
+
+# -- where replaying an event lands ------------------------------------------------------------
+
+
+def test_replay_lands_on_the_first_tick_that_recorded_the_culprit() -> None:
+    # A hog that only appears at T0 + 5 (a fresh process), blamed by an episode found from its
+    # first hot tick, as the daemon's RogueTracker finds it.
+    from lagwatch.daemon.rogue import RogueConfig, RogueTracker
+
+    rankings = [
+        ranking([row(200, 1.0, "calm")] + ([row(400, 90.0, "newhog")] if i >= 5 else []),
+                time=T0 + i)
+        for i in range(20)
+    ]  # fmt: skip
+    tracker = RogueTracker(RogueConfig(sustain_s=3))
+    events = [e for r in rankings for e in tracker.update(r)]
+    episode = events[0]
+    assert episode.start == T0 + 4  # where the first hot interval started
+    feed = MemoryFeed(rankings)
+    assert feed.ranking_at(episode.start).time == T0 + 4  # the tick before: no culprit in it
+    assert not any(r.pid == 400 for r in feed.ranking_at(episode.start).processes)
+    assert feed.replay_time(episode) == T0 + 5
+    assert any(r.pid == 400 for r in feed.ranking_at(T0 + 5).processes)
+
+
+def test_replay_skips_ticks_that_did_not_record_the_culprit() -> None:
+    rankings = [ranking([row(200, 1.0)] + ([row(7, 60.0, "late")] if i >= 8 else []),
+                        time=T0 + i) for i in range(12)]  # fmt: skip
+    suspects = [{"pid": 7, "name": "late", "score": 60.0, "dominant": "cpu"}]
+    pause = Event("pause", T0 + 2.2, T0 + 6.2, 4.0, suspects)
+    assert MemoryFeed(rankings).replay_time(pause) == T0 + 8
+    # The culprit never recorded near the event: the first tick after its start.
+    ghost = Event("pause", T0 + 2.2, T0 + 3.0, 0.8,
+                  [{"pid": 99, "name": "ghost", "score": 9.0, "dominant": None}])  # fmt: skip
+    assert MemoryFeed(rankings).replay_time(ghost) == T0 + 3
+    # Nothing recorded after it: the last tick before it; nothing at all: None.
+    late = Event("rogue", T0 + 30, None, None, suspects)
+    assert MemoryFeed(rankings).replay_time(late) == T0 + 11
+    assert MemoryFeed().replay_time(late) is None
+
+
+def test_replay_from_recorded_history_lands_on_the_culprits_tick(db: Path) -> None:
+    # The pause at T0 + 10 blames the hog, recorded every tick: the first tick after the start.
+    feed = HistoryFeed(db)
+    try:
+        pause = next(e for e in feed.events() if e.kind == "pause")
+        assert feed.replay_time(pause) == T0 + 11
+        rogue = next(e for e in feed.events() if e.kind == "rogue")
+        assert feed.replay_time(rogue) == T0 + 2
+    finally:
+        feed.close()

@@ -50,3 +50,58 @@ def test_why_story(snap_compare) -> None:
 
 def test_help(snap_compare) -> None:
     assert snap_compare(app(), press=["question_mark"], terminal_size=SIZE)
+
+
+# Pids above every OS's limit (Linux: 4194304; macOS: 99999), so a dialog that looks a process
+# up (n reads its nice value) finds none, the same on every machine.
+BIG = 4_200_000
+
+
+def machine_app() -> LagwatchApp:
+    """A build under a shell, a daemon, kernel threads, and the machine's figures."""
+    from fake_rankings import T0, ranking, row
+    from test_tui_keys import SYSTEM
+
+    def kid(pid, ppid, score, name, **kw):
+        return row(BIG + pid, score, name, ppid=ppid and BIG + ppid, **kw)
+
+    rows = [
+        kid(1, 0, 0.0, "systemd", user="root"),
+        # Kernel threads: children of kthreadd, which is pid 2 on every Linux.
+        row(2, 0.0, "kthreadd", ppid=0, user="root", memory_bytes=0),
+        row(BIG + 3, 0.0, "kworker/0:1", ppid=2, user="root", memory_bytes=0),
+        kid(100, 1, 1.0, "bash", cmdline="-bash"),
+        kid(110, 100, 20.0, "make", cmdline="make -j2", app="proc:4200110:1100:make",
+            cpu_percent=2.0),
+        kid(111, 110, 70.0, "cc1", cmdline="cc1 -O2 big.c", app="proc:4200110:1100:make",
+            cpu_percent=99.0),
+        kid(112, 110, 60.0, "cc1", cmdline="cc1 -O2 small.c", app="proc:4200110:1100:make",
+            cpu_percent=80.0),
+        kid(200, 1, 5.0, "sshd", user="root", restricted=True, app="unit:ssh.service"),
+    ]
+    feed = MemoryFeed([ranking(rows, time=T0 + 29, system=dict(SYSTEM))], label="test data")
+    return LagwatchApp(feed, clock=lambda: NOW, refresh_s=3600)
+
+
+def test_system_header(snap_compare) -> None:
+    assert snap_compare(machine_app(), terminal_size=SIZE)
+
+
+def test_tree(snap_compare) -> None:
+    assert snap_compare(machine_app(), press=["t"], terminal_size=SIZE)
+
+
+def test_grouped_by_app(snap_compare) -> None:
+    assert snap_compare(machine_app(), press=["a"], terminal_size=SIZE)
+
+
+def test_signal_dialog(snap_compare) -> None:
+    assert snap_compare(machine_app(), press=["k"], terminal_size=SIZE)
+
+
+def test_renice_dialog(snap_compare) -> None:
+    assert snap_compare(machine_app(), press=["n"], terminal_size=SIZE)
+
+
+def test_detail_with_command_line(snap_compare) -> None:
+    assert snap_compare(machine_app(), press=["enter"], terminal_size=SIZE)

@@ -64,7 +64,9 @@ def test_compact_units() -> None:
 
 def test_metric_lines_cover_every_contract_key() -> None:
     lines = view.metric_lines(row(1, 50.0, power_watts=2.0))
-    assert len(lines) == len(PROCESS_KEYS) - 2  # pid and name are in the heading
+    # pid and name are in the heading, the command line on a line of its own
+    assert len(lines) == len(PROCESS_KEYS) - len(view.OWN_LINE_KEYS)
+    assert not {label for label, _ in lines} & {"Command", "cmdline"}
     assert ("Power", "2.00 W") in lines
     grid = view.metric_grid(row(1, 50.0), 3)
     assert sum(len(line) for line in grid) == len(lines)
@@ -140,6 +142,91 @@ def test_event_cells() -> None:
     assert cells == ("3", "pause", "11-25 14:00:00", "4.1s", "hog(9) 81")
     ongoing = dict(PAUSE, end=None, suspects=[])
     assert view.event_cells(ongoing)[3:] == ("ongoing", "no process stood out")
+    # The daemon stopped watching: it lasted at least that long.
+    stopped = dict(PAUSE, kind="rogue", details={"ended": "daemon stopped"})
+    assert view.event_cells(stopped)[3] == "4.1s+"
+    calmed = dict(PAUSE, kind="rogue", details={"ended": "calmed"})
+    assert view.event_cells(calmed)[3] == "4.1s"
+
+
+# -- the process list: filter, kernel threads, tree, groups ------------------------------------
+
+
+def family() -> list:
+    """A shell running a build (make -> two cc), a daemon, and kernel threads."""
+    def kid(pid, ppid, score, name, **kw):
+        return row(pid, score, name, ppid=ppid, **kw)
+
+    return [
+        kid(1, 0, 0.0, "systemd", user="root"),
+        kid(2, 0, 0.0, "kthreadd", user="root", memory_bytes=0),
+        kid(3, 2, 0.0, "kworker/0:1", user="root", memory_bytes=0),
+        kid(4, 2, 55.0, "kswapd0", user="root", memory_bytes=0),  # busy: always shown
+        kid(100, 1, 1.0, "bash", cmdline="-bash"),
+        kid(110, 100, 20.0, "make", cmdline="make -j2", app="proc:110:1100:make"),
+        kid(111, 110, 70.0, "cc1", cmdline="cc1 big.c", app="proc:110:1100:make"),
+        kid(112, 110, 60.0, "cc1", cmdline="cc1 small.c", app="proc:110:1100:make"),
+        kid(200, 1, 5.0, "sshd", user="root", app="unit:ssh.service"),
+    ]
+
+
+def names(listed: view.ProcessList) -> list[str]:
+    return [item.name for item in listed.items]
+
+
+def test_filter_also_searches_command_lines_and_takes_a_regex() -> None:
+    r = row(5, 1.0, "python3", cmdline="python3 -m http.server 8000")
+    assert view.matches(r, "http.server") and view.matches(r, "HTTP")
+    assert view.matches(r, "re:^py") and not view.matches(r, "re:^http")
+    assert not view.matches(r, "re:(")  # an unfinished pattern matches nothing while typed
+    assert not view.matches(row(6, 1.0, "x", cmdline=None), "http")  # unknown, not ""
+
+
+def test_kernel_threads_are_hidden_unless_busy_or_asked_for() -> None:
+    rk = ranking(family())
+    listed = view.process_list(rk, view.ListOptions())
+    assert "kworker/0:1" not in names(listed) and "kthreadd" not in names(listed)
+    assert "kswapd0" in names(listed)  # stressing the machine: a culprit like any other
+    assert listed.hidden_kernel == 2
+    assert view.list_label(view.ListOptions(), listed.hidden_kernel) == [
+        "2 kernel threads hidden (K)"
+    ]
+    shown = view.process_list(rk, view.ListOptions(kernel=True))
+    assert {"kworker/0:1", "kthreadd"} <= set(names(shown)) and shown.hidden_kernel == 0
+
+
+def test_tree_puts_processes_under_their_parents() -> None:
+    rk = ranking(family())
+    listed = view.process_list(rk, view.ListOptions(tree=True))
+    assert names(listed) == [
+        "systemd", "├─bash", "│ └─make", "│   ├─cc1", "│   └─cc1", "└─sshd", "kswapd0",
+    ]  # fmt: skip
+    # The cc1 that scores higher comes first among its siblings.
+    assert [i.row.pid for i in listed.items][3:5] == [111, 112]
+    # Filtered, a process still shows where it lives: its ancestors as dimmed context.
+    only = view.process_list(rk, view.ListOptions(tree=True, text="cc1"))
+    assert [(i.name, i.context) for i in only.items] == [
+        ("systemd", True), ("└─bash", True), ("  └─make", True),
+        ("    ├─cc1", False), ("    └─cc1", False),
+    ]  # fmt: skip
+
+
+def test_grouping_by_app_sums_members_and_focus_lists_them() -> None:
+    rk = ranking(family())
+    listed = view.process_list(rk, view.ListOptions(by="app"))
+    top = listed.items[0]
+    assert top.group is not None and top.name == "make (3)"
+    assert top.row.cpu_percent == pytest.approx(3.0)  # 1 % each in fake_rankings' rows
+    assert sorted(m.pid for m in top.group.members) == [110, 111, 112]
+    members = frozenset(m.identity for m in top.group.members)
+    focused = view.process_list(rk, view.ListOptions(by="app", focus=("make", members)))
+    assert sorted(i.row.pid for i in focused.items) == [110, 111, 112]
+    assert all(i.group is None for i in focused.items)
+    assert view.list_label(view.ListOptions(by="app", focus=("make", members)), 0) == [
+        "app: make (Esc: all)"
+    ]
+    by_user = view.process_list(rk, view.ListOptions(by="user"))
+    assert {i.group.name for i in by_user.items if i.group} == {"alice", "root"}
 
 
 def test_goto_accepts_times_of_day_durations_and_dates() -> None:

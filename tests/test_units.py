@@ -1,10 +1,9 @@
 """Durations and times as typed on the command line, and human units."""
 
+import math
 from datetime import datetime
 
 import pytest
-
-import math
 
 from lagwatch.units import (
     UNITS_LEGEND,
@@ -26,7 +25,9 @@ def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "5x", "m5", "-3", "5m garbage", "nan", "inf", "-inf", "1e999"])
+@pytest.mark.parametrize(
+    "text", ["", "5x", "m5", "-3", "5m garbage", "nan", "inf", "-inf", "1e999"]
+)
 def test_bad_durations_say_what_is_expected(text):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)

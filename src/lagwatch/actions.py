@@ -88,12 +88,16 @@ def _why(exc: OSError, target: Target, what: str) -> str:
     if isinstance(exc, ProcessLookupError) or exc.errno == errno.ESRCH:
         return f"{target.label} has exited"
     if isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES):
-        owner = f" belongs to {for_terminal(target.user)}" if target.user else ""
-        return (
-            f"not permitted to {what} {target.label}: it{owner or ' is not yours'} and lagwatch "
-            f"runs as {_me()} (EPERM); run lagwatch as root, or use sudo"
-        )
+        owner = f"belongs to {for_terminal(target.user)}" if target.user else "is not yours"
+        code = errno.errorcode.get(exc.errno or errno.EPERM, "EPERM")
+        hint = "" if _is_root() else "; run lagwatch as root (sudo) to act on it"
+        return f"not permitted to {what} {target.label} ({code}): it {owner}{hint}"
     return f"cannot {what} {target.label}: {exc.strerror or exc}"
+
+
+def _is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
 
 
 def _me() -> str:

@@ -128,13 +128,14 @@ def group_rows(
     for r in rows:
         members.setdefault(group_key(r, by, fallback), []).append(r)
     groups = []
+    by_score = order_key("score", system.get("memory_total_bytes"))
     for key, procs in members.items():
         parsed = parse_key(key)
         leader = _leader(procs, parsed.pid)
         pid = parsed.pid if parsed.pid is not None else leader.pid
         row = summed_row(procs, parsed.name, pid, system)
-        order = order_key("score", system.get("memory_total_bytes"))
-        procs.sort(key=order)
+        if len(procs) > 1:
+            procs.sort(key=by_score)
         groups.append(Group(key=key, name=parsed.name, row=row, members=procs))
     order = order_key(sort, system.get("memory_total_bytes"))
     groups.sort(key=lambda g: order(g.row))

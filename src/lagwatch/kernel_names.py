@@ -70,6 +70,10 @@ def may_be_cut(raw: bytes, limit: int) -> bool:
 
 def same_name(full: str, shown: str, limit: int) -> bool:
     """Whether ``shown`` (a name a tool printed, cut at ``limit`` bytes) can be ``full``."""
+    if full == shown:
+        return True
+    if full.isascii() and shown.isascii():
+        return full[:limit] == shown[:limit]
     a = cut(full.encode("utf-8", "replace"), limit)
     b = cut(shown.encode("utf-8", "replace"), limit)
     return a == b

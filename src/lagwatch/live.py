@@ -25,6 +25,8 @@ class LiveSnapshot(TypedDict):
     pressure_events_total: int
     recent_events: list[Event]
     started_at: float | None
+    store_dropped_rankings_total: int
+    read_warnings_total: int
 
 
 @dataclass
@@ -37,6 +39,10 @@ class LiveState:
     pressure_events_total: int = 0
     recent_events: list[Event] = field(default_factory=list)  # oldest first
     started_at: float | None = None
+    # Rankings the history could not take (its write queue was full), and warnings the
+    # sources gave while reading processes: what was lost is counted, never silently dropped.
+    store_dropped_rankings_total: int = 0
+    read_warnings_total: int = 0
     _newest_key: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _listeners: list[Callable[[Ranking], None]] = field(default_factory=list, repr=False)
@@ -49,6 +55,11 @@ class LiveState:
             listeners = list(self._listeners)
         for listener in listeners:
             listener(ranking)
+
+    def count_losses(self, store_dropped_rankings: int, read_warnings: int) -> None:
+        with self._lock:
+            self.store_dropped_rankings_total = store_dropped_rankings
+            self.read_warnings_total = read_warnings
 
     def add_event(self, event: Event, keep: int = 100) -> bool:
         """Hold the newest version of an event: it replaces the version held with the same key,
@@ -101,4 +112,6 @@ class LiveState:
                 "pressure_events_total": self.pressure_events_total,
                 "recent_events": list(self.recent_events),
                 "started_at": self.started_at,
+                "store_dropped_rankings_total": self.store_dropped_rankings_total,
+                "read_warnings_total": self.read_warnings_total,
             }

@@ -141,11 +141,14 @@ class Snapshot:
     warnings: list[str] = field(default_factory=list)
 
 
-# System figures that change at every reading (lagwatch.sources.system_linux): shown live by the
-# header of `top` and the TUI, kept out of the store's system facts, which it writes once per
-# distinct value (a new row per tick otherwise).
+# System figures that change at every reading (lagwatch.sources.system_linux, the pressure of
+# lagwatch.sources.psi): shown live (the header of `top` and the TUI, the exporter, the daemon's
+# pressure events), kept out of the store's system facts, which it writes once per distinct
+# value (a new row per tick otherwise).
 LIVE_SYSTEM_KEYS: frozenset[str] = frozenset(
     {
+        "pressure",
+        "pressure_cgroups",
         "cpu_busy_percent_per_core",
         "cpu_busy_percent",
         "memory_available_bytes",

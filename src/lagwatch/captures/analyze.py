@@ -72,6 +72,7 @@ def rank_top(data: bytes, sort: str = "score") -> Analysis:
     capture = top_parser.parse_top(data)
     warnings = list(capture.warnings)
     converter = TopConverter()
+    noted: set[str] = set()
     prev: Snapshot | None = None
     out: list[CaptureRanking] = []
     for n, block in enumerate(capture.blocks, start=1):
@@ -93,7 +94,10 @@ def rank_top(data: bytes, sort: str = "score") -> Analysis:
             )
         )  # fmt: skip
         warnings.extend(block.warnings)
-        warnings.extend(w for w in conv.warnings if w not in warnings)  # once, not per block
+        for note in conv.warnings:  # once per capture, at the first block it concerns
+            if note not in noted:
+                noted.add(note)
+                warnings.append(f"line {block.line}: {note}")
     if not any(b.rows for b in capture.blocks):
         last = capture.blocks[-1]
         raise CaptureError(
@@ -117,11 +121,15 @@ def _rank_pm(capture: PmCapture, fmt: str, sort: str) -> Analysis:
             f"line {s.line}: '*** Lifetime system activity' (each task's whole life, not an "
             "interval) not ranked"
         )
+    if lifetime and not with_tables:
+        raise CaptureError(
+            "powermetrics capture has only a Lifetime block, no task table of a sampled "
+            "interval", line=lifetime[0].line
+        )  # fmt: skip
     if not with_tables:
         raise CaptureError(
-            "powermetrics capture has no task table of a sampled interval (capture with "
-            "--samplers tasks)",
-            line=(lifetime or capture.samples)[0].line if capture.samples else 1,
+            "powermetrics capture has no task table (capture with --samplers tasks)",
+            line=capture.samples[0].line if capture.samples else 1,
         )
     if not any(s.tasks for s in with_tables):
         raise CaptureError(

@@ -10,8 +10,8 @@ import click
 
 from lagwatch.cli.errors import CliError
 from lagwatch.cli.options import limit_option
-from lagwatch.render.table import legend
 from lagwatch.ranking import SORT_KEYS
+from lagwatch.render.table import legend, output_width
 from lagwatch.sanitize import for_terminal
 
 FORMAT_CHOICES = ("auto", "top", "powermetrics-plist", "powermetrics-text", "nettop")
@@ -94,6 +94,7 @@ def _tables(analyses: list, limit: int) -> None:
     from lagwatch.render.table import ranking_header, ranking_table
 
     console = Console()
+    width = console.width if console.is_terminal else output_width()  # fit, whole numbers
     for path, analysis in analyses:
         for item in analysis.rankings:
             when = item.time_text or "time unknown"
@@ -106,7 +107,7 @@ def _tables(analyses: list, limit: int) -> None:
             power = _power_line(item.system)
             if power:
                 console.print(Text(power, style="dim"))
-            console.print(ranking_table(item.ranking, limit))
+            console.print(ranking_table(item.ranking, limit, width=width))
 
 
 def _power_line(system: dict) -> str:

@@ -174,8 +174,9 @@ Examples:
   lagwatch energy --sample --since 30s  measure now, for 30 seconds
   lagwatch energy --name re:^chrom --json
 
-Columns: ENERGY J (joules) and AVG W (watts) where power is measured; EI·s, energy-impact-seconds (100 EI for 1 s ~ one core busy for 1 s); AVG EI, the average Energy Impact; CPU s,
-CPU time in seconds. Numbers: k = thousand, M = million.
+Columns: ENERGY J (joules) and AVG W (watts) where power is measured; EI·s,
+energy-impact-seconds (100 EI for 1 s ~ one core busy for 1 s); AVG EI, the average
+Energy Impact; CPU s, CPU time in seconds. Numbers: k = thousand, M = million.
 """
 
 
@@ -276,9 +277,7 @@ def command(
                     "(Ctrl-C reports early)",
                     err=True,
                 )
-            interrupted, warnings = sample_period(
-                sampler, period_s, interval, integrator, flt
-            )
+            interrupted, warnings = sample_period(sampler, period_s, interval, integrator, flt)
         except KeyboardInterrupt:  # between the line above and the loop
             interrupted, warnings = True, []
         finally:

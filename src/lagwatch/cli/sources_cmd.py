@@ -114,6 +114,9 @@ def command(as_json: bool) -> None:
     for entry in report:
         if not entry["available"]:
             entry["status"] = "unavailable"
+        elif (why := registry.not_by_default(registry.by_name(entry["name"]))) is not None:
+            entry["status"] = "standby"  # usable, but not started unless --source asks
+            entry["detail"] = why
         elif entry["kind"] == "augment" or (vis is not None and vis["source"] == entry["name"]):
             entry["status"] = "in use"
         else:

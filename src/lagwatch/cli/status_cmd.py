@@ -62,6 +62,12 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
         "ongoing_rogues": [],
         "error": None,
         "dropped_sources": [],
+        # What the running daemon lost, never silently: ticks it could not write, the history
+        # file deleted or replaced under it, warnings while reading processes.
+        "dropped_ticks": None,
+        "history_file_change": None,
+        "read_warnings": None,
+        "read_warning_kinds": {},
     }
     if note is not None:
         out["daemon"].update(
@@ -76,6 +82,10 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
         out["dropped_sources"] = note.get("dropped_sources") or []
         out["write_condition"] = note.get("write_condition")
         out["write_advice"] = note.get("write_advice")
+        out["dropped_ticks"] = note.get("dropped_ticks")
+        out["history_file_change"] = note.get("history_file_change")
+        out["read_warnings"] = note.get("read_warnings")
+        out["read_warning_kinds"] = note.get("read_warning_kinds") or {}
     latest = None
     if path.exists():
         try:
@@ -130,6 +140,7 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
         parts.append(f"no daemon running and no history at {s['db']}")
     if s["error"]:
         parts.append(s["error"])
+    parts += _losses(s, now)
     if s.get("dropped_sources"):
         parts.append("dropped sources: " + ", ".join(s["dropped_sources"]))
     top = s["top"]
@@ -153,6 +164,30 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
     else:
         parts.append("no pause recorded")
     return "; ".join(parts)
+
+
+def _losses(s: dict[str, Any], now: float) -> list[str]:
+    """What the running daemon could not keep, each in a few words."""
+    out = []
+    change = s.get("history_file_change")
+    if isinstance(change, dict):
+        ago = human_duration(now - float(change.get("at") or now))
+        lost = change.get("ticks_lost")
+        if change.get("what") == "deleted":
+            out.append(
+                f"history file was deleted {ago} ago ({lost} ticks of this run went with it); "
+                "recording goes on in a new one"
+            )
+        else:
+            out.append(
+                f"history file was replaced {ago} ago ({lost} ticks of this run are in the old "
+                "file, not in the one there now)"
+            )
+    if s.get("dropped_ticks"):
+        out.append(f"{s['dropped_ticks']} ticks could not be written (dropped)")
+    if s.get("read_warnings"):
+        out.append(f"{s['read_warnings']} read warnings (see the daemon's log)")
+    return out
 
 
 EXAMPLES = """\b

@@ -43,10 +43,18 @@ def open_history(db: Path | None) -> Iterator[History]:
         raise CliError(str(exc), exit_code=1) from None
 
 
+# The times a history can hold: from 1970 to the last second of year 9999 (what datetime can
+# print); anything else is a typo, not a moment.
+LATEST_TIME = 253402300799.0
+
+
 def time_param(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return parse_time(value)
+        moment = parse_time(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if not 0.0 <= moment <= LATEST_TIME:
+        raise click.BadParameter(f"{value!r} is not a time between 1970 and 9999")
+    return moment

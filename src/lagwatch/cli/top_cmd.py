@@ -22,6 +22,7 @@ from lagwatch.grouping import BY_CHOICES, By, as_ranking, group_ranking, ranking
 from lagwatch.model import Ranking
 from lagwatch.ranking import SORT_KEYS
 from lagwatch.render.table import PIPE_WIDTH, legend, output_width
+from lagwatch.sanitize import for_terminal
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError
 from lagwatch.ticker import Ticker
@@ -106,7 +107,7 @@ def _live(
     from rich.text import Text
 
     from lagwatch.render.header import system_header
-    from lagwatch.render.table import ranking_table
+    from lagwatch.render.table import ranking_table, tree_items
 
     console = Console()
     width: int | None = console.width
@@ -123,7 +124,11 @@ def _live(
         shown = flt.apply(ranking)
         if by != "process":
             groups = group_ranking(shown, by, sort)
-            header[-1].append(f" | {len(groups)} {by}s", style="dim")
+            extra = f"  {len(groups)} {by}s"
+            if header[-1].cell_len + len(extra) <= (width or PIPE_WIDTH):
+                header[-1].append(extra, style="dim")
+            else:
+                header.append(Text(extra.strip(), style="dim"))
             shown = as_ranking(shown, groups)
         rows = limit
         if rows is None:
@@ -131,12 +136,19 @@ def _live(
             # warnings and the cursor's line; 20 rows into a file or a pipe.
             spare = console.height - len(header) - 3 - len(sampler.dropped)
             rows = max(3, spare) if console.is_terminal else 20
+            # A tree adds the parents of the listed processes: list fewer so that it fits.
+            while (
+                tree
+                and rows > 3
+                and len(tree_items(shown.processes[:rows], shown.processes)) > spare
+            ):
+                rows -= 1
         parts: list[RenderableType] = [
             *header,
             ranking_table(shown, rows, width=width, wide=wide, tree=tree),
         ]
         for warning in sampler.dropped:
-            parts.append(Text(f"dropped source {warning}", style="yellow"))
+            parts.append(Text(f"dropped source {for_terminal(warning)}", style="yellow"))
         return Group(*parts)
 
     if not console.is_terminal:

@@ -13,7 +13,6 @@ from lagwatch.cli.store_args import db_option, open_history
 from lagwatch.render.story import build_story, render_story
 from lagwatch.sanitize import tree_for_terminal
 
-
 EXAMPLES = """\b
 Examples:
   lagwatch why            the latest event

@@ -210,6 +210,18 @@ def self_families(view: ExportView, live: dict[str, Any]) -> Iterator[Metric]:
         "Rogue episodes detected (a process stressing the machine for a sustained time)",
         value=live["rogue_events_total"],
     )
+    # What was lost is counted, never silently dropped (docs/daemon.md, "What is never lost").
+    yield CounterMetricFamily(
+        "lagwatch_store_dropped_rankings",
+        "Rankings the history could not take: its write queue was full (a disk blocked or "
+        "failing for longer than the queue holds)",
+        value=live.get("store_dropped_rankings_total", 0),
+    )
+    yield CounterMetricFamily(
+        "lagwatch_read_warnings",
+        "Warnings the sources gave while reading processes (each kind is in the daemon log)",
+        value=live.get("read_warnings_total", 0),
+    )
     yield GaugeMetricFamily(
         "lagwatch_exported_processes",
         "Processes carrying per-process series now",

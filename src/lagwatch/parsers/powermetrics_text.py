@@ -161,10 +161,7 @@ def _text_value(name: str, token: str) -> Any:
     return float(token)
 
 
-
-def _by_position(
-    values: list[tuple[int, str]], table: _Table
-) -> list[tuple[str, str]] | None:
+def _by_position(values: list[tuple[int, str]], table: _Table) -> list[tuple[str, str]] | None:
     """Each value is the column's whose header starts at or before it: (field, token) pairs;
     None when the values do not fit the header (more than a column holds, under a caption,
     or nothing under the last column: a row cut short)."""

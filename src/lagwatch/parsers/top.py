@@ -501,8 +501,12 @@ def parse_row(
             values[name] = None
             continue
         if name == "COMMAND":  # the kernel's p_comm: cut at 16 bytes, maybe mid-character
-            values[name] = kernel_names.decode(raw)
-            command_cut = kernel_names.may_be_cut(raw, kernel_names.TOP_COMMAND_BYTES)
+            if raw.isascii():  # the common case, first
+                values[name] = raw.decode("ascii")
+                command_cut = len(raw) >= kernel_names.TOP_COMMAND_BYTES
+            else:
+                values[name] = kernel_names.decode(raw)
+                command_cut = kernel_names.may_be_cut(raw, kernel_names.TOP_COMMAND_BYTES)
             continue
         cell = raw.decode("utf-8", "replace")
         try:

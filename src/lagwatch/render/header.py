@@ -93,8 +93,9 @@ def _memory(system: dict[str, Any]) -> list[Text]:
 
 
 def _load(system: dict[str, Any]) -> list[Text]:
-    loads = [system.get(f"load_avg_{m}m") for m in (1, 5, 15)]
-    if any(v is None for v in loads):
+    values = [system.get(f"load_avg_{m}m") for m in (1, 5, 15)]
+    loads = [float(v) for v in values if isinstance(v, int | float)]
+    if len(loads) != 3:
         return []
     cores = system.get("cpu_count")
     style = level_style(100.0 * loads[0] / cores) if cores else ""
@@ -133,6 +134,9 @@ def _join(parts: Sequence[Text], width: int) -> list[Text]:
     lines: list[Text] = []
     line = Text()
     for part in parts:
+        if part.cell_len > width:  # one part wider than the terminal: cut, never wrapped
+            part = part.copy()
+            part.truncate(width, overflow="ellipsis")
         if line.cell_len and line.cell_len + 2 + part.cell_len > width:
             lines.append(line)
             line = Text()
@@ -147,16 +151,15 @@ def _join(parts: Sequence[Text], width: int) -> list[Text]:
 def process_parts(ranking: Ranking, hidden_kernel: int = 0, is_root: bool | None = None
                   ) -> list[Text]:  # fmt: skip
     """How many processes, restricted ones and hidden kernel threads; sources, interval."""
-    counts = []
+    parts = [f"{len(ranking.processes)} processes"]
     restricted = ranking.restricted_count
     if restricted:
-        hint = "" if is_root else ", root sees them fully"
-        counts.append(f"{restricted} restricted {RESTRICTED_MARK}{hint}")
+        hint = "" if is_root else " (root sees them)"
+        parts.append(f"{restricted} restricted {RESTRICTED_MARK}{hint}")
     if hidden_kernel:
-        counts.append(f"{hidden_kernel} kernel threads hidden, see --kernel")
-    text = f"{len(ranking.processes)} processes" + (f" ({', '.join(counts)})" if counts else "")
-    where = f"{', '.join(ranking.sources)} every {ranking.interval_s:.1f}s"
-    return [Text(text, style="dim"), Text(where, style="dim")]
+        parts.append(f"{hidden_kernel} kernel threads hidden (--kernel)")
+    parts.append(f"{', '.join(ranking.sources)} every {ranking.interval_s:.1f}s")
+    return [Text(part, style="dim") for part in parts]
 
 
 def system_header(

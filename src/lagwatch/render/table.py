@@ -30,6 +30,7 @@ from lagwatch.units import UNITS_LEGEND
 
 T = TypeVar("T")
 
+TREE_NAME_CELLS = 8  # of a name deep in a tree, kept before its indentation
 RESTRICTED_MARK = "*"  # after a name, in every table: the OS withholds part of its figures
 ELLIPSIS = "…"
 
@@ -69,6 +70,7 @@ class Column(Generic[T]):
     # Text columns (a minimum width) may be cut with an ellipsis; number columns never are.
     min_width: int | None = None
     mark: Callable[[T], str] | None = None  # a suffix kept when the text is cut ("*")
+    branch: bool = False  # the text starts with the item's tree ``prefix`` (NAME)
     style: Callable[[T], str | None] | None = None
     legend: str = ""
 
@@ -80,13 +82,24 @@ class Column(Generic[T]):
         return self.cell(item) + (self.mark(item) if self.mark else "")
 
     def fitted(self, item: T, width: int) -> str:
-        """The cell in ``width`` cells: a text cut with an ellipsis (its mark kept)."""
+        """The cell in ``width`` cells: a text cut with an ellipsis (its mark kept). A tree's
+        branch gives up its deep indentation before the name gives up its start."""
         text = self.cell(item)
         mark = self.mark(item) if self.mark else ""
         if cell_len(text) + len(mark) <= width:
             return text + mark
-        room = max(0, width - len(mark) - 1)
-        return set_cell_size(text, room).rstrip() + ELLIPSIS + mark
+        room = max(0, width - len(mark))
+        prefix = getattr(item, "prefix", "") if self.branch else ""
+        if prefix and text.startswith(prefix):
+            name = text[len(prefix) :]
+            wanted = min(cell_len(name), TREE_NAME_CELLS)
+            indent = room - wanted
+            if indent < len(prefix):  # keep the branch, shorten the indentation before it
+                prefix = ELLIPSIS + prefix[-max(0, indent - 1) :] if indent > 2 else ""
+                text = prefix + name
+                if cell_len(text) <= room:
+                    return text + mark
+        return set_cell_size(text, max(0, room - 1)).rstrip() + ELLIPSIS + mark
 
 
 def natural_widths(columns: Sequence[Column[T]], items: Iterable[T]) -> list[int]:
@@ -223,7 +236,7 @@ def _metric_column(m: MetricSpec) -> Column[RowItem]:
 
 PID: Column[RowItem] = Column("PID", lambda i: str(_row(i).pid), legend="process id")
 NAME: Column[RowItem] = Column(
-    "NAME", _name, right=False, min_width=10, mark=_mark,
+    "NAME", _name, right=False, min_width=10, mark=_mark, branch=True,
     style=lambda i: "dim" if isinstance(i, TreeItem) and i.context else None,
     legend=f"process name; {RESTRICTED_MARK} = restricted: the OS withholds some figures",
 )  # fmt: skip
@@ -334,7 +347,13 @@ def ranking_table(
     columns = process_columns(known_metrics(metrics, rows), wide)
     if not wide and width is None:
         columns = columns[:-1]  # the command line only where the width is known to allow it
+    # Like a metric no source knows: no user or command line known, no column.
+    unknown = {"USER": all(r.user is None for r in rows),
+               "COMMAND": all(r.cmdline is None for r in rows)}  # fmt: skip
+    columns = [c for c in columns if not unknown.get(c.header, False)]
     items: list[RowItem] = list(tree_items(rows, ranking.processes)) if tree else list(rows)
+    if tree:  # names under their branches need room before the least useful metrics do
+        columns = [replace(c, min_width=20) if c is NAME else c for c in columns]
     layout = shown_columns(columns, items, width)
     return rich_table(items, layout, title)
 

@@ -8,6 +8,7 @@ for each metric the first source that knows it wins (see lagwatch.model.merge_pa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from lagwatch import platform_seam
 from lagwatch.sources import (
@@ -166,7 +167,8 @@ SOURCES: list[SourceInfo] = [
         description="Apple's top reads every process without root: it fills in the CPU, "
         "footprint, threads, state, wakeups, pageins and context switches of restricted "
         "processes (their disk I/O stays unknown), and its POWER is the energy_impact of every "
-        "process unless powermetrics gives Apple's own; off as root",
+        "process unless powermetrics gives Apple's own; not started as root unless --source "
+        "asks",
         probe=top_live.probe,
         factory=top_live.TopSource,
         # After powermetrics (40): its Energy Impact, merged first, wins over top's POWER.
@@ -185,6 +187,18 @@ SOURCES: list[SourceInfo] = [
         priority=90,
     ),
 ]
+
+
+# Sources the automatic choice leaves out where they add nothing (--source can still force
+# them), by factory: why not now (None: start it).
+NOT_BY_DEFAULT: dict[object, Callable[[], str | None]] = {
+    top_live.TopSource: top_live.not_by_default
+}
+
+
+def not_by_default(info: SourceInfo) -> str | None:
+    check = NOT_BY_DEFAULT.get(info.factory)
+    return None if check is None else check()
 
 
 def is_root() -> bool:
@@ -225,7 +239,7 @@ def select(names: list[str] | None = None) -> tuple[list[Source], list[str]]:
     if names:
         wanted = [by_name(n) for n in names]
     else:
-        wanted = [s for s in SOURCES if unavailable_reason(s) is None]
+        wanted = [s for s in SOURCES if unavailable_reason(s) is None and not_by_default(s) is None]
     wanted.sort(key=lambda s: s.priority)
     started: list[Source] = []
     problems: list[str] = []

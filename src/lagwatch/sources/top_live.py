@@ -87,9 +87,15 @@ def _is_root() -> bool:
 def probe() -> str | None:
     if not platform_seam.is_macos():
         return "top -l is macOS's top; not this platform"
-    if _is_root():
-        return "not needed as root: libproc reads every process itself"
     return platform_seam.tool_missing("top")
+
+
+def not_by_default() -> str | None:
+    """Why the automatic choice leaves top out (None: it runs): as root, libproc reads every
+    process itself and powermetrics gives Apple's Energy Impact."""
+    if _is_root():
+        return "not started as root: libproc reads every process itself (--source can add it)"
+    return None
 
 
 def detail() -> str:
@@ -218,9 +224,9 @@ class TopSource:
         for finished in done:
             self._publish(finished)
         if block is not None and _complete(block):
-            finished = self._parser.flush()
-            if finished is not None:
-                self._publish(finished)
+            whole = self._parser.flush()
+            if whole is not None:
+                self._publish(whole)
 
     def _publish(self, block: TopBlock) -> None:
         started = self._block_started.pop(block.index, time.monotonic())
@@ -261,7 +267,8 @@ class TopSource:
                 # The next block is about to arrive (or the one we have measured no rates):
                 # wait a little for it rather than hand out the older one again.
                 seq = latest.seq
-                self._wait(lambda: self._latest.seq > seq, latest.at + 1.5 * self.interval_s)
+                slack = 1.5 if latest.rated else 2.0  # top's second pass may still be running
+                self._wait(lambda: self._latest.seq > seq, latest.at + slack * self.interval_s)
             latest = self._latest
             self._returned_seq = latest.seq
         if latest.seq == 0:

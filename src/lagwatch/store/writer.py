@@ -3,6 +3,10 @@
 When the database cannot be written (disk full, read-only, locked by another program, gone),
 ticks wait in a bounded in-memory queue, the condition is logged once with what to do, and every
 later tick retries; when a write succeeds the queue is written and the recovery is logged.
+
+The file at the path is watched too (one ``stat`` before each write): when it was deleted, or
+replaced by another file (a backup restored by rename), the old one is let go, said once, and
+recording goes on in a new history there (see ``Recorder.watch``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import logging
 import os
 import sqlite3
+import stat
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -26,9 +32,11 @@ from lagwatch.store.db import connect_rw
 from lagwatch.store.policy import RecordPolicy, select_rows, summarize
 from lagwatch.store.retention import Retention, thin
 from lagwatch.store.schema import (
+    APPLICATION_ID,
     CMDLINE_REFRESH_S,
     EXTRA_PROCESS_KEYS,
     PROCESS_COLUMNS,
+    SCHEMA_VERSION,
     StoreError,
 )
 
@@ -55,10 +63,63 @@ _PROC_INSERT = (
 )
 
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted at the path must not hang us
+# The files SQLite keeps beside a WAL database; ours are removed when the database is let go.
+SIDECARS = ("-wal", "-shm")
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     name: str
     advice: str
+
+
+class ForeignFile(Exception):
+    """The file now at the history's path is not one this run may write into."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def foreign_reason(path: Path) -> str | None:
+    """Why the file at ``path`` is not lagwatch history; None when it is (or when nothing is
+    there). Its 100-byte header is read first; only when that says nothing yet (a copy taken
+    while open holds its schema in the WAL beside it) is it opened, read-only: that writes
+    into neither the file nor its WAL."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"it cannot be read: {exc.strerror or exc}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "it is not a regular file"
+        head = os.pread(fd, 100, 0)
+    finally:
+        os.close(fd)
+    if not head:
+        return "it is empty"
+    if len(head) < 100 or not head.startswith(b"SQLite format 3\0"):
+        return "it is not an SQLite database"
+    version = int.from_bytes(head[60:64], "big")  # user_version
+    app_id = int.from_bytes(head[68:72], "big")  # application_id
+    if app_id == 0 and version == 0:
+        try:
+            conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=1)
+            try:
+                app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return f"it cannot be read: {exc}"
+    if app_id != APPLICATION_ID and not (app_id == 0 and version > 0):
+        return "it is an SQLite database but not lagwatch history"
+    if version > SCHEMA_VERSION:
+        return f"it has history schema v{version}, newer than this lagwatch understands"
+    return None
 
 
 def _fs_read_only(path: Path) -> bool:
@@ -79,6 +140,14 @@ def classify(exc: BaseException, path: Path) -> Condition:
     text = str(exc).lower()
     os_errno = getattr(exc, "errno", None)
     where = path.parent
+    if isinstance(exc, ForeignFile):
+        return Condition(
+            "replaced",
+            "lagwatch leaves that file untouched and keeps ticks in memory; move it away (a new "
+            "history is then started there) or put a lagwatch history in its place",
+        )
+    if isinstance(exc, StoreError):
+        return Condition("refused", f"{exc}; lagwatch keeps ticks in memory meanwhile")
     if primary == 13 or os_errno in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
         return Condition(
             "disk-full",
@@ -134,6 +203,7 @@ class Recorder:
         maintain_every_s: float = 60.0,
         busy_timeout_ms: int = 100,
         clock: Callable[[], float] = time.monotonic,
+        watch_every_s: float = 2.0,
     ) -> None:
         self.path = Path(db_path)
         self.policy = policy or RecordPolicy()
@@ -141,19 +211,38 @@ class Recorder:
         self.busy_timeout_ms = busy_timeout_ms
         self.clock = clock
         self.maintain_every_s = maintain_every_s
+        self.watch_every_s = watch_every_s
         self._conn: sqlite3.Connection | None = None
         self._contexts: dict[tuple[str, str, str], int] = {}
         self._pending: deque[_TickRecord] = deque(maxlen=pending_max)
         self._dirty_events: dict[int, Event] = {}  # key -> newest version not yet written
+        # The sampling thread reads these (prepare, with_id) while a writer thread updates them.
+        self._lock = threading.Lock()
         self._event_ids: OrderedDict[int, int] = OrderedDict()  # key -> database id
+        # Newest version written of each recent event: the ongoing ones are written again
+        # into a new history when the file is deleted or replaced.
+        self._written_events: OrderedDict[int, Event] = OrderedDict()
         # (pid, start_id) -> (command line, tick time) as last written: a command line is
         # written once per process, again when it changes or its `seen` time needs a refresh.
         self._cmdlines: OrderedDict[tuple[int, int], tuple[str, float]] = OrderedDict()
         self.dropped = 0  # ticks lost because the queue overflowed while writes failed
+        self.dropped_total = 0  # the same, never reset (status and /metrics show it)
+        # The file this run writes to, as (st_dev, st_ino), and its -wal/-shm files: compared
+        # with what is at the path to notice a deletion or a replacement.
+        self._file: tuple[int, int] | None = None
+        self._sidecars: dict[str, tuple[int, int]] = {}
+        self._stale: dict[str, tuple[int, int]] = {}  # ours, left beside a replaced file
+        self._next_watch = 0.0
+        self.ticks_in_file = 0  # written to the current file by this run
+        self.file_change: dict[str, Any] | None = None  # the last deletion/replacement seen
+        self.file_changes = 0
         self.condition: Condition | None = None
         self.condition_since: float | None = None  # unix time
         self.ticks_written = 0
         self.last_written_time: float | None = None
+        # Keys of the events written, for whoever shows them with their database ids (the
+        # daemon takes them from another thread: a deque's append and popleft are atomic).
+        self.written_keys: deque[int] = deque(maxlen=4096)
         self._failures = 0
         self._retry_at = 0.0
         self._next_maintenance = clock() + min(maintain_every_s, 10.0)
@@ -161,15 +250,45 @@ class Recorder:
     # -- public API ------------------------------------------------------------------------
 
     def open(self) -> bool:
-        """Try to open now (a failure is a condition like any other; StoreError is fatal)."""
+        """Try to open now (a failure is a condition like any other). StoreError (a file that
+        is not lagwatch history) is fatal only until a history was opened: later it means the
+        file was replaced, a condition like the others."""
         return self._try(lambda: None)
 
     def record(self, ranking: Ranking, sweep_s: float | None = None) -> bool:
         """Queue the tick and write everything queued. True when the tick is on disk."""
+        self.add(self.prepare(ranking, sweep_s))
+        return self.flush()
+
+    def add(self, record: _TickRecord) -> None:
+        """Queue a prepared tick; the oldest queued one is dropped (and counted) when full."""
         if len(self._pending) == self._pending.maxlen:
             self.dropped += 1
-        self._pending.append(self._prepare(ranking, sweep_s))
-        return self.flush()
+            self.dropped_total += 1
+        self._pending.append(record)
+
+    def watch(self, force: bool = False) -> bool:
+        """Whether the file at the path is still the one being written (checked at most every
+        ``watch_every_s`` unless ``force``). When it was deleted or replaced: let it go, say
+        so once, and start or adopt the history now there. True when that happened."""
+        now = self.clock()
+        if self._conn is None or (not force and now < self._next_watch):
+            return False
+        self._next_watch = now + self.watch_every_s
+        try:
+            st = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            what = "deleted"
+        except OSError:
+            return False  # cannot tell (a folder we may no longer search): writes will say
+        else:
+            if _identity(st) == self._file:
+                return False
+            what = "replaced"
+        self._let_go(what)
+        self._retry_at = 0.0
+        self._try(lambda: None)  # the new history exists at once, not at the next tick
+        return True
 
     def save_event(self, event: Event, flush: bool = True) -> bool:
         """Queue an event (new, or a newer version of one saved before); written now, or with
@@ -181,7 +300,8 @@ class Recorder:
         """The event with its database id, once a version of it has been written."""
         if event.id is not None:
             return event
-        event_id = self._event_ids.get(event.key)
+        with self._lock:
+            event_id = self._event_ids.get(event.key)
         return event if event_id is None else replace(event, id=event_id)
 
     def close_dangling(self) -> bool:
@@ -224,6 +344,7 @@ class Recorder:
 
     def close(self) -> None:
         self._retry_at = 0.0  # one last attempt, whatever the back-off said
+        self.watch(force=True)  # never leave our WAL beside a file that replaced ours
         if not self.flush() and self._pending:
             log.warning(
                 "%d ticks could not be written before stopping (%s)",
@@ -240,16 +361,123 @@ class Recorder:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect_rw(self.path, self.busy_timeout_ms)
+            if self._file is not None:
+                self._check_path()
+            conn = connect_rw(self.path, self.busy_timeout_ms)
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                conn.close()
+                raise
+            if _identity(st) != self._file:
+                self._file = _identity(st)
+                self._sidecars.clear()
+                self.ticks_in_file = 0
+            self._conn = conn
             self._contexts.clear()
         return self._conn
 
+    def _check_path(self) -> None:
+        """Before opening the path again: what is there must be the file this run wrote, none
+        (a new history is made), or lagwatch history (a restored backup, adopted). Our own
+        -wal/-shm left beside a replaced file go first: opening the file with them there would
+        replay our old writes into it."""
+        self._remove_stale()
+        if self._stale:
+            names = ", ".join(f"{self.path}{s}" for s in self._stale)
+            raise ForeignFile(
+                f"{names} (left by the history file that was replaced) cannot be removed, so "
+                f"{self.path} is not opened"
+            )
+        try:
+            st = os.stat(self.path)  # a --db that is a symlink is followed, as SQLite does
+        except OSError:
+            return  # nothing there (a new history is made), or connect_rw will say why
+        if _identity(st) == self._file:
+            return
+        why = foreign_reason(self.path)
+        if why is not None:
+            raise ForeignFile(
+                f"{self.path} was replaced by a file that is not lagwatch history ({why})"
+            )
+        log.warning("recording goes on into the lagwatch history now at %s", self.path)
+
+    def _let_go(self, what: str) -> None:
+        """The file at the path is no longer ours: close ours (SQLite neither checkpoints into
+        nor deletes anything at a path whose database moved), remove our -wal/-shm if still
+        there, and start afresh: ongoing events are written again into the next history."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._stale.update(self._sidecars)
+        self._sidecars.clear()
+        removed = self._remove_stale()
+        lost = self.ticks_in_file
+        if what == "deleted":
+            folder = "" if self.path.parent.exists() else " (with its folder)"
+            message = (
+                f"history file {self.path} was deleted while recording{folder}: the {lost} "
+                "ticks this run wrote to it went with it; a new history is started there and "
+                "recording goes on"
+            )
+        else:
+            tidy = f"; its leftover {', '.join(removed)} removed" if removed else ""
+            message = (
+                f"history file {self.path} was replaced by another file while recording (a "
+                f"restored backup?): the {lost} ticks this run wrote to the old file are not in "
+                f"it. The old file was closed without writing into the new one{tidy}"
+            )
+        log.warning("%s", message)
+        self.file_change = {"at": time.time(), "what": what, "ticks_lost": lost,
+                            "message": message}  # fmt: skip
+        self.file_changes += 1
+        self.ticks_in_file = 0
+        self._contexts.clear()
+        with self._lock:
+            self._cmdlines.clear()
+            self._event_ids.clear()
+        for key, event in self._written_events.items():
+            if event.end is None:  # still going on: it belongs in the next history too
+                self._dirty_events.setdefault(key, replace(event, id=None))
+        self._written_events.clear()
+
+    def _remove_stale(self) -> list[str]:
+        """Remove our -wal/-shm left beside a file that replaced ours, only if they are still
+        the very files we used (another file under that name is left alone)."""
+        removed = []
+        for suffix, ident in list(self._stale.items()):
+            name = f"{self.path}{suffix}"
+            try:
+                if _identity(os.lstat(name)) == ident:
+                    os.unlink(name)
+                    removed.append(name)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue  # kept: tried again before the path is opened
+            del self._stale[suffix]
+        return removed
+
+    def _note_sidecars(self) -> None:
+        for suffix in SIDECARS:
+            if suffix not in self._sidecars:
+                with contextlib.suppress(OSError):
+                    self._sidecars[suffix] = _identity(os.stat(f"{self.path}{suffix}"))
+
     def _try(self, action: Callable[[], None]) -> bool:
         try:
+            self.watch(force=True)
             self._connect()
             action()
-        except StoreError:
-            raise  # a file that is not ours
+        except StoreError as exc:
+            if self._file is None:
+                raise  # at start: a file that is not ours is refused outright
+            self._failed(exc)  # later: the file at the path was replaced
+            return False
+        except ForeignFile as exc:
+            self._failed(exc)
+            return False
         except (sqlite3.ProgrammingError, sqlite3.InterfaceError) as exc:
             # Not a condition of the disk but a bug: fatal, with its cause kept for debugging.
             raise StoreError(f"cannot write history {self.path}: {exc}") from exc
@@ -300,7 +528,8 @@ class Recorder:
         self._failures = 0
         self._retry_at = 0.0
 
-    def _prepare(self, ranking: Ranking, sweep_s: float | None) -> _TickRecord:
+    def prepare(self, ranking: Ranking, sweep_s: float | None = None) -> _TickRecord:
+        """What of ``ranking`` is written (no I/O: the sampling thread may call it)."""
         # Unknown (None) extras are not stored: reading back gives None for them anyway.
         data_extra = {
             k: v
@@ -338,20 +567,15 @@ class Recorder:
             cmdlines=self._new_cmdlines(ranking.time, selected),
         )
 
-    def _new_cmdlines(
-        self, t: float, rows: list[ProcessRow]
-    ) -> list[tuple[int, int, str, float]]:
+    def _new_cmdlines(self, t: float, rows: list[ProcessRow]) -> list[tuple[int, int, str, float]]:
         """Command lines of the recorded processes that the database lacks or has stale."""
         out = []
         for row in rows:
             if row.cmdline is None:
                 continue
-            known = self._cmdlines.get((row.pid, row.start_id))
-            if (
-                known is None
-                or known[0] != row.cmdline
-                or t - known[1] >= CMDLINE_REFRESH_S
-            ):
+            with self._lock:
+                known = self._cmdlines.get((row.pid, row.start_id))
+            if known is None or known[0] != row.cmdline or t - known[1] >= CMDLINE_REFRESH_S:
                 out.append((row.pid, row.start_id, row.cmdline, t))
         return out
 
@@ -422,19 +646,28 @@ class Recorder:
                 conn.rollback()
             raise
         # Only now are the ids real (a rolled-back insert would have handed out a stale one).
-        for rec in self._pending:
-            for pid, start_id, cmdline, t in rec.cmdlines:
-                self._cmdlines[(pid, start_id)] = (cmdline, t)
-                self._cmdlines.move_to_end((pid, start_id))
-        while len(self._cmdlines) > _CMDLINES_KEPT:
-            self._cmdlines.popitem(last=False)
-        for key, event_id in written:
-            self._event_ids[key] = event_id
-            self._event_ids.move_to_end(key)
-        while len(self._event_ids) > _EVENT_IDS_KEPT:
-            self._event_ids.popitem(last=False)
+        with self._lock:
+            for rec in self._pending:
+                for pid, start_id, cmdline, t in rec.cmdlines:
+                    self._cmdlines[(pid, start_id)] = (cmdline, t)
+                    self._cmdlines.move_to_end((pid, start_id))
+            while len(self._cmdlines) > _CMDLINES_KEPT:
+                self._cmdlines.popitem(last=False)
+            for key, event_id in written:
+                self._event_ids[key] = event_id
+                self._event_ids.move_to_end(key)
+            while len(self._event_ids) > _EVENT_IDS_KEPT:
+                self._event_ids.popitem(last=False)
+        for key, _ in written:
+            self._written_events[key] = self._dirty_events[key]
+            self._written_events.move_to_end(key)
+        while len(self._written_events) > _EVENT_IDS_KEPT:
+            self._written_events.popitem(last=False)
+        self.written_keys.extend(key for key, _ in written)
+        self._note_sidecars()
         if self._pending:
             self.ticks_written += len(self._pending)
+            self.ticks_in_file += len(self._pending)
             self.last_written_time = self._pending[-1].time
             if log.isEnabledFor(logging.DEBUG):
                 for rec in self._pending:

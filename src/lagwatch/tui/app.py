@@ -48,7 +48,7 @@ class LagwatchApp(App[None]):
     CSS = """
     #mode { height: 1; background: $primary-background; color: $text; text-style: bold; }
     #sysheader { height: auto; max-height: 4; }
-    #info { height: 1; color: $text-muted; }
+    #info { height: auto; max-height: 2; color: $text-muted; }
     #mode.replay { background: $error; color: $text; }
     #procs.replay { border-left: thick $error; }
     TabbedContent { height: 1fr; }
@@ -70,8 +70,8 @@ class LagwatchApp(App[None]):
         Binding("a", "group", "Apps"),
         Binding("K", "kernel", "Kernel threads", show=False),
         Binding("k", "signal", "Kill"),
-        Binding("n", "renice", "Nice"),
-        Binding("left_square_bracket", "step(-1)", "Back", key_display="[", show=False),
+        Binding("n", "renice", "Nice", show=False),
+        Binding("left_square_bracket", "step(-1)", "Back", key_display="["),
         Binding("right_square_bracket", "step(1)", "Fwd", key_display="]", show=False),
         Binding("left_curly_bracket", "step_time(-60)", "-1m", key_display="{", show=False),
         Binding("right_curly_bracket", "step_time(60)", "+1m", key_display="}", show=False),
@@ -101,6 +101,7 @@ class LagwatchApp(App[None]):
         self._row_ids: list[Identity] = []
         self._items: list[view.ListItem] = []
         self._hidden_kernel = 0
+        self._trends: tuple[float, dict[Identity, list[float | None]]] | None = None
         self._event_ids: list[int | None] = []  # the events list's rows, newest first
         self._events_stamp: tuple | None = None
 
@@ -128,8 +129,8 @@ class LagwatchApp(App[None]):
             with TabPane("Processes", id="processes"):
                 columns = [TableColumn(c.header, c.width, c.right) for c in view.COLUMNS]
                 yield RankingTable(columns, id="procs")
-                yield Input(placeholder="filter: name, user or pid; Enter keeps, Esc clears",
-                            id="filter")  # fmt: skip
+                yield Input(placeholder="filter: name, user, pid or command; Enter keeps, Esc "
+                            "clears", id="filter")  # fmt: skip
             with TabPane("Events", id="events"):
                 yield DataTable(id="events-table", cursor_type="row")
                 yield Static(id="events-note")
@@ -185,8 +186,15 @@ class LagwatchApp(App[None]):
         self._items = listed.items
         self._hidden_kernel = listed.hidden_kernel
         grouped = any(item.group is not None for item in listed.items)
-        # Groups have no trend of their own (the leader's would mislead).
-        trends = {} if grouped else self.feed.trends(ranking.time, TREND_TICKS)
+        # Groups have no trend of their own (the leader's would mislead). Trends change only
+        # with the tick: typing a filter must not read them again at each key.
+        if grouped:
+            trends = {}
+        elif self._trends is not None and self._trends[0] == ranking.time:
+            trends = self._trends[1]
+        else:
+            trends = self.feed.trends(ranking.time, TREND_TICKS)
+            self._trends = (ranking.time, trends)
         empty: list[float | None] = [None] * TREND_TICKS
         names = [item.name for item in listed.items]
         name_width = NAME_WIDTH

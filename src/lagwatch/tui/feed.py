@@ -219,7 +219,7 @@ class DataFeed(ABC):
             times = [later] if later is not None and later > after else []
         if top is not None:
             for t in times:
-                if t > until + self.interval_s:
+                if t > until + 5 * self.interval_s:  # a pause's suspects come from ticks after
                     break
                 ranking = self.ranking_at(t)
                 if ranking is not None and any(

@@ -96,8 +96,10 @@ class DetailScreen(Screen[None]):
         head.update(Text(f"{for_terminal(row.name) if row else '?'} (pid {pid})  {state}"))
 
         command = Text("Command  ", style="dim")
-        if row is None or row.cmdline is None:
-            command.append("not known (exited, or the OS does not say)", style="dim")
+        if row is None:
+            command.append("-", style="dim")
+        elif row.cmdline is None:  # another user's process, a kernel thread, a zombie
+            command.append("unknown: the OS did not give it", style="dim")
         else:
             command.append(for_terminal(row.cmdline))
         self.query_one("#detail-command", Static).update(command)

@@ -167,9 +167,9 @@ class ListItem:
 
     @property
     def name(self) -> str:
+        mark = "*" if self.row.restricted else ""  # a group: one of its processes is
         if self.group is not None:
-            return f"{for_terminal(self.group.name)} ({len(self.group.members)})"
-        mark = "*" if self.row.restricted else ""
+            return f"{for_terminal(self.group.name)}{mark} ({len(self.group.members)})"
         return self.prefix + for_terminal(self.row.name) + mark
 
 
