@@ -100,8 +100,14 @@ def test_ctrl_c_exits_cleanly():
 
     # A real terminal, so the live (refreshed in place) view is what gets interrupted.
     leader, follower = pty.openpty()
+
+    def default_sigint() -> None:
+        # Ctrl-C's default action even when this run ignores it (started in the background).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([*lagwatch_cmd(), "top", "--interval", "0.2"], stdin=follower,
-                            stdout=follower, stderr=follower, start_new_session=True)  # fmt: skip
+                            stdout=follower, stderr=follower, start_new_session=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     os.close(follower)
     seen = b""
     try:

@@ -175,7 +175,7 @@ def test_malformed_machine_plist_warns_once(monkeypatch, tmp_path):
 
     (tmp_path / "Mac-X.plist").write_bytes(b"<plist><dict>")
     monkeypatch.setattr(pmenergy_module, "_machine", None)
-    monkeypatch.setattr(pmenergy_module, "PMENERGY_DIR", str(tmp_path))
+    monkeypatch.setenv("LAGWATCH_PMENERGY_DIR", str(tmp_path))  # the seam: platform_seam
     monkeypatch.setattr(darwin, "board_id", lambda: "Mac-X")
     prev = snap(0, [proc(9, 0)], platform="macos")
     cur = snap(1, [proc(9, S // 2)], platform="macos")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -51,8 +52,18 @@ def _wait_for_workers(parent: subprocess.Popen, deadline_s: float = 15.0) -> lis
 
 @pytest.fixture
 def cpu_hog():
+    yield from _stress("--cpu", "1")
+
+
+@pytest.fixture
+def light_load():
+    """A process of the test's own using a quarter of a core: the hog must outrank it."""
+    yield from _stress("--cpu", "1", "--cpu-load", "25")
+
+
+def _stress(*args: str) -> Iterator[list[int]]:
     stress = need("stress-ng")
-    hog = subprocess.Popen([stress, "--cpu", "1", "--timeout", "90s", "--quiet"],
+    hog = subprocess.Popen([stress, *args, "--timeout", "90s", "--quiet"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         yield _wait_for_workers(hog)
@@ -70,7 +81,7 @@ def cpu_hog():
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_cpu_hog_gets_the_largest_share_and_totals_add_up(cpu_hog):
+def test_cpu_hog_outranks_a_lighter_process_and_totals_add_up(cpu_hog, light_load):
     res = run_lagwatch("energy", "--since", "30s", "--sample", "--json", "--intervals",
                        timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -85,18 +96,17 @@ def test_cpu_hog_gets_the_largest_share_and_totals_add_up(cpu_hog):
     assert report["energy_sources"] == ["model"] and report["power_measured"] is False
     assert report["total"]["energy_j"] is None
 
-    # The hog is the biggest consumer. Several engineers share this machine: another stress-ng
-    # may run beside ours, so the top entry must be a stress-ng, and ours must be close to it.
+    # Biggest first. The hog outranks the test's own quarter-core process; where it lands
+    # among strangers as busy as itself depends on what else runs on this shared machine.
     procs = report["processes"]
-    top = procs[0]
-    assert top["name"].startswith("stress-ng"), procs[:5]
+    energy = [p["energy_impact_s"] or 0.0 for p in procs]
+    assert energy == sorted(energy, reverse=True)
     ours = max((p for p in procs if p["pid"] in cpu_hog), key=lambda p: p["energy_impact_s"])
-    assert ours["energy_impact_s"] >= 0.8 * top["energy_impact_s"], procs[:5]
+    lighter = [p for p in procs if p["pid"] in light_load]
+    assert lighter and all(procs.index(ours) < procs.index(p) for p in lighter), procs[:8]
     # One core busy for ~30 s is ~3000 EI*s; others' load can slow it (by how much depends on
     # the load: no lower bound), never speed it up.
     assert ours["energy_impact_s"] <= 3300
-    others = [p for p in procs if not p["name"].startswith("stress-ng")]
-    assert all(p["energy_impact_s"] < ours["energy_impact_s"] for p in others)
 
     # Totals agree with the sum over the samples, exactly: re-add every interval's
     # contributions in the order the command added them.
@@ -144,9 +154,14 @@ def test_ctrl_c_reports_what_was_sampled():
 
     from conftest import lagwatch_cmd
 
+    def default_sigint() -> None:
+        # Ctrl-C's default action even when this run ignores it (started in the background).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([*lagwatch_cmd(), "energy", "--sample", "--since", "10m",
                              "--interval", "0.2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     try:
         # Deadlines that only catch a hang: a loaded machine may take its time.
         ready, _, _ = select.select([proc.stderr], [], [], 120)

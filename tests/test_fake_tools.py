@@ -123,6 +123,27 @@ def test_top_pads_by_bytes_marks_foreign_pids_and_cuts_names_at_16_bytes(tmp_pat
         assert b"6321K" in by_pid[b"640"] and b"846M" in by_pid[b"701*"]
 
 
+@pytest.mark.parametrize(("pids", "command_at"), [((95207, 376), 7), ((640, 88), 5)])
+def test_top_prints_a_space_after_native_pids(tmp_path: Path, pids, command_at) -> None:
+    """pid.c prints every PID as "%u%s" with a one-character suffix, a space for a native
+    process: the PID column is one byte wider than its digits. With 5-digit pids COMMAND starts
+    at byte 7, as in the shared capture m1pro_macos15.7.5_l1_n15 ("PID    COMMAND")."""
+    b = MacBox(tmp_path / "box", None, [Proc(pid, f"p{pid}") for pid in pids])
+    out = subprocess.run(
+        [str(b.bin / "top"), "-l", "1", "-s", "0", "-stats", "pid,command"],
+        env=b.tool_env(), capture_output=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    lines = out.split(b"\n")
+    header = next(line for line in lines if line.startswith(b"PID"))
+    rows = lines[lines.index(header) + 1 :][: len(pids)]
+    assert header.index(b"COMMAND") == command_at
+    widest = str(max(pids)).encode()
+    assert header[: len(widest) + 1].rstrip() == b"PID"
+    # The widest pid, its suffix (a space), then the one space between columns.
+    assert rows[0].startswith(widest + b"  ") and rows[0][command_at:].startswith(b"p")
+    assert all(row[command_at - 1 : command_at] == b" " for row in rows)
+
+
 def test_top_flushes_every_sample_even_on_a_pipe(tmp_path: Path) -> None:
     b = box(tmp_path, top={"period_s": 600})
     proc = spawn(b, "top", "-l", "0", "-s", "1", "-stats", "pid,command,cpu",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 import warnings
 from typing import Any
 
@@ -41,6 +42,33 @@ def _cases() -> list[Any]:
     return cases
 
 
+# Metric renames issue 13 asked for: the reference's /metrics lines as the exporter writes them
+# since. The blamed resource left the score's labels for its own info series (a change of blame
+# no longer starts a new score series), and "_count", a histogram's suffix promtool refuses on a
+# gauge, left the CPU count. Values and processes must stay the same.
+_SCORE_WITH_BLAME = re.compile(
+    r'lagwatch_process_score\{dominant="([^"]*)",(name=".*",pid="\d+")\} (\S+)'
+)
+_OLD_SCORE_HELP = (
+    "# HELP lagwatch_process_score Stress score 0-100 of a process, labelled with the resource "
+    "it is blamed on"
+)
+
+
+def renamed_metric_lines(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        if m := _SCORE_WITH_BLAME.fullmatch(line):
+            out.append(f"lagwatch_process_score{{{m[2]}}} {m[3]}")
+            if m[1] != "none":  # an unknown blame has no info series
+                out.append(f'lagwatch_process_dominant_info{{{m[2]},resource="{m[1]}"}} 1.0')
+            continue
+        if line == _OLD_SCORE_HELP:
+            line = "# HELP lagwatch_process_score Stress score 0-100 of a process"
+        out.append(re.sub(r"\blagwatch_system_cpu_count\b", "lagwatch_system_cpus", line))
+    return sorted(out)  # as recorded: sorted lines (the order of families is free)
+
+
 def comparable(value: Any, key: str = "") -> Any:
     """Lists of named things (contract keys, sort keys, metric lines, CSV rows) as ordered
     dicts, so that an added name is an added key and not a shifted list."""
@@ -55,7 +83,7 @@ def comparable(value: Any, key: str = "") -> Any:
         if "/metrics" in key:
             return dict(
                 (line, True) if line.startswith("#") else tuple(line.rsplit(" ", 1))
-                for line in value
+                for line in renamed_metric_lines(value)
             )
         return [comparable(v) for v in value]
     return value
@@ -68,6 +96,9 @@ def differences(want: Any, got: Any, added: list[str], path: str = "$") -> list[
         missing = [k for k in want if k not in got]
         if missing:
             return [f"{path}: keys missing {missing}"]
+        if path.endswith("/metrics"):  # sorted lines: families come in any order
+            added += [f"{path}.{k}" for k in got if k not in want]
+            return [d for k in want for d in differences(want[k], got[k], added, f"{path}.{k}")]
         if [k for k in got if k in want] != list(want):
             return [f"{path}: key order {list(want)} != {[k for k in got if k in want]}"]
         new = [k for k in got if k not in want]

@@ -139,7 +139,8 @@ def test_sources_on_the_box(mac: MacBox) -> None:
     assert status["iokit-gpu"]["detail"] == "Apple M1 Pro; 2 GPU clients now"
     assert status["nettop"]["status"] == "in use"
     assert status["memorystatus"]["status"] == "in use"
-    assert status["top"]["status"] in ("standby", "in use")  # "in use" once top augments
+    # As root libproc reads every process and top stands by; without root top augments it.
+    assert status["top"]["status"] == ("standby" if ROOT else "in use")
     if ROOT:
         assert status["powermetrics"]["status"] == "in use"
     else:
@@ -185,7 +186,11 @@ def test_top_json_on_the_box(mac: MacBox) -> None:
     # Network from the fake nettop (on its pseudo-terminal): only Safari has any.
     assert rows[SAFARI]["net_bytes_per_s"] > 0
     assert rows[BLENDER]["net_bytes_per_s"] is None
-    assert last["energy_source"] in ("pmenergy", "powermetrics")
+    if ROOT:  # powermetrics runs; until its first sample arrives the model estimates
+        assert last["energy_source"] in ("pmenergy", "powermetrics")
+    else:  # top augments libproc: its POWER is every process's Energy Impact
+        assert last["energy_source"] == "top-power"
+        assert ws["energy_impact"] == pytest.approx(52.3)
     if last["energy_source"] == "powermetrics":  # the fake's own figures, as Apple's
         assert rows[BLENDER]["energy_impact"] == 90.0
         assert rows[SAFARI]["energy_impact"] == 25.0
@@ -222,26 +227,43 @@ def test_board_id_and_pmenergy_weights_come_through_the_box(tmp_path: Path, libs
     assert blender_default["energy_impact_model"] < safari_default["energy_impact_model"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the `top` augmenting source (issue 11 item 1), which another change adds: "
-    "restricted processes then carry CPU, footprint, threads and Energy Impact from top",
-)
-def test_restricted_processes_carry_cpu_memory_and_energy_from_top(mac: MacBox) -> None:
-    out = lagwatch(mac, "top", "--json", "--count", "3", "--interval", "1").stdout
-    last = json.loads(out.splitlines()[-1])
-    assert "top" in last["sources"]
+def test_restricted_processes_carry_cpu_memory_and_energy_from_top(tmp_path, libs) -> None:
+    """The default choice of a user (not root): `top` augments libproc, and the processes
+    libproc may not read (another user's) get top's CPU, footprint, threads, state, wakeups and
+    POWER. They stay restricted: nothing says what they read from disk."""
+    mac = MacBox(tmp_path / "mac", libs, machine(), as_user=True)
+    out = json.loads(lagwatch(mac, "sources", "--json").stdout)
+    status = {s["name"]: s for s in out["sources"]}
+    assert status["top"]["status"] == "in use"
+    assert status["powermetrics"]["reason"] == "needs root (run with sudo)"
+    lines = lagwatch(mac, "top", "--json", "--count", "3", "--interval", "1").stdout.splitlines()
+    last = json.loads(lines[-1])
+    assert_contract(last)
+    assert "top" in last["sources"] and "powermetrics" not in last["sources"]
+    assert last["energy_source"] == "top-power"
+    assert last["restricted_count"] == 3
     rows = {row["pid"]: row for row in last["processes"]}
     ws = rows[WINDOWSERVER]
     assert ws["restricted"] is True  # still: top cannot say what it reads from disk
     assert ws["cpu_percent"] == pytest.approx(45.0, abs=0.05)  # top's %CPU, as printed
     assert ws["memory_bytes"] == 900 << 20
     assert ws["threads"] == 22 and ws["state"] == "running"
-    assert ws["disk_read_bytes_per_s"] is None
-    if last["energy_source"] == "top-power":
-        assert ws["energy_impact"] == pytest.approx(52.3)
-    assert rows[KERNEL]["cpu_percent"] == pytest.approx(8.0, abs=0.05)
+    assert ws["wakeups_per_s"] > 0  # IDLEW counted between top's samples
+    assert ws["energy_impact"] == pytest.approx(52.3)  # top's POWER
+    assert ws["disk_read_bytes_per_s"] is None and ws["disk_write_bytes_per_s"] is None
     assert ws["dominant"] == "cpu"
+    assert rows[KERNEL]["restricted"] is True
+    assert rows[KERNEL]["cpu_percent"] == pytest.approx(8.0, abs=0.05)
+    assert rows[KERNEL]["memory_bytes"] == 50 << 20 and rows[KERNEL]["threads"] == 300
+    # A process libproc reads keeps libproc's own figures (measured, not top's rounding).
+    assert rows[SAFARI]["restricted"] is False and rows[SAFARI]["cpu_percent"] > 0
+    assert rows[SAFARI]["disk_read_bytes_per_s"] is not None
+    # top's POWER stands for Energy Impact: WindowServer ranks first by it.
+    by_energy = sorted(rows.values(), key=lambda r: -(r["energy_impact"] or 0))
+    assert by_energy[0]["pid"] == WINDOWSERVER
+    (start,) = mac.starts("top")
+    assert start["argv"][:2] == ["-l", "0"]  # one long-lived top
+    assert_iokit_clean(mac, reads=3)
 
 
 # -- the daemon ------------------------------------------------------------------------------------
@@ -252,26 +274,24 @@ def history(mac: MacBox, db: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-def test_daemon_on_the_box_records_gpu_network_and_restricted_processes(mac: MacBox) -> None:
+def run_daemon(
+    mac: MacBox, enough: Callable[[list[dict[str, Any]]], bool], *args: str
+) -> list[dict[str, Any]]:
+    """Run `lagwatch daemon` on the box until the history it records is ``enough``, stop it
+    with SIGTERM (it must exit 0), and return the recorded ticks."""
     db = mac.root / "history.db"
     log = open(mac.root / "daemon.log", "wb")  # noqa: SIM115 - closed in finally
     daemon = subprocess.Popen(
-        [*lagwatch_cmd(), "daemon", "--db", str(db), "--interval", "0.5"],
+        [*lagwatch_cmd(), "daemon", "--db", str(db), "--interval", "0.5", *args],
         env=dict(os.environ, **mac.env), stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     try:
 
-        def recorded() -> list[dict[str, Any]] | None:
+        def recorded() -> bool:
             assert daemon.poll() is None, (mac.root / "daemon.log").read_text()
-            if not db.exists():
-                return None
-            ticks = history(mac, db)
-            enough = len(ticks) >= 4 and any(t["sources"][-1:] != ["libproc"] for t in ticks)
-            if ROOT:  # wait for powermetrics' first sample too
-                enough = enough and any(t["energy_source"] == "powermetrics" for t in ticks)
-            return ticks if enough else None
+            return db.exists() and enough(history(mac, db))
 
-        wait_until(recorded, "the daemon to record four ticks")
+        wait_until(recorded, "the daemon to record enough ticks")
     finally:
         if daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
@@ -282,25 +302,91 @@ def test_daemon_on_the_box_records_gpu_network_and_restricted_processes(mac: Mac
     for tick in ticks:
         assert_contract(tick)
         assert tick["platform"] == "macos"
-    gpu = [t for t in ticks if "iokit-gpu" in t["sources"]]
-    assert gpu, "no tick read the IORegistry"
-    for tick in gpu:
-        rows = {row["pid"]: row for row in tick["processes"]}
-        if BLENDER in rows and rows[BLENDER]["gpu_percent"]:
-            assert rows[BLENDER]["dominant"] == "gpu"
-    assert any(r["pid"] == BLENDER and r["gpu_percent"] for t in gpu for r in t["processes"])
-    # The restricted WindowServer is recorded (its GPU is known even though its CPU is not).
-    assert any(r["pid"] == WINDOWSERVER and r["restricted"] for t in ticks for r in t["processes"])
-    if ROOT:
-        pm = [t for t in ticks if t["energy_source"] == "powermetrics"]
-        rows = {row["pid"]: row for row in pm[-1]["processes"]}
-        assert rows[BLENDER]["energy_impact"] == 90.0
-    assert_iokit_clean(mac, reads=4)
-    # The fake tools were started once each and stopped with the daemon.
-    for tool in ("nettop", *(["powermetrics"] if ROOT else [])):
+    return ticks
+
+
+def rows_of(tick: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {row["pid"]: row for row in tick["processes"]}
+
+
+def assert_tools_stopped(mac: MacBox, tools: tuple[str, ...]) -> None:
+    """Each tool was started once and is gone with the daemon."""
+    for tool in tools:
         (start,) = mac.starts(tool)
         with pytest.raises(ProcessLookupError):
             os.kill(start["pid"], 0)
+
+
+def test_daemon_on_the_box_records_gpu_network_and_restricted_processes(mac: MacBox) -> None:
+    def enough(ticks: list[dict[str, Any]]) -> bool:
+        done = len(ticks) >= 4 and any(t["sources"][-1:] != ["libproc"] for t in ticks)
+        if ROOT:  # wait for powermetrics' first sample too
+            done = done and any(t["energy_source"] == "powermetrics" for t in ticks)
+        return done
+
+    ticks = run_daemon(mac, enough)
+    gpu = [t for t in ticks if "iokit-gpu" in t["sources"]]
+    assert gpu, "no tick read the IORegistry"
+    for tick in gpu:
+        rows = rows_of(tick)
+        if BLENDER in rows and rows[BLENDER]["gpu_percent"]:
+            assert rows[BLENDER]["dominant"] == "gpu"
+    assert any(r["pid"] == BLENDER and r["gpu_percent"] for t in gpu for r in t["processes"])
+    # The restricted WindowServer is recorded (its GPU is known whatever else is).
+    assert any(r["pid"] == WINDOWSERVER and r["restricted"] for t in ticks for r in t["processes"])
+    if ROOT:
+        pm = [t for t in ticks if t["energy_source"] == "powermetrics"]
+        assert rows_of(pm[-1])[BLENDER]["energy_impact"] == 90.0
+    assert_iokit_clean(mac, reads=4)
+    assert_tools_stopped(mac, ("nettop", "powermetrics") if ROOT else ("nettop", "top"))
+
+
+def test_daemon_as_a_user_records_restricted_processes_with_cpu_from_top(
+    tmp_path: Path, libs: Libraries
+) -> None:
+    """A user's daemon (the default choice without root): the history shows WindowServer,
+    which libproc may not read, with top's CPU, footprint and Energy Impact."""
+    mac = MacBox(tmp_path / "mac", libs, machine(), as_user=True)
+
+    def ws_with_cpu(tick: dict[str, Any]) -> dict[str, Any] | None:
+        ws = rows_of(tick).get(WINDOWSERVER)
+        return ws if ws is not None and ws["cpu_percent"] is not None else None
+
+    ticks = run_daemon(mac, lambda ticks: sum(1 for t in ticks if ws_with_cpu(t)) >= 2)
+    for tick in ticks:
+        assert "top" in tick["sources"] and "powermetrics" not in tick["sources"]
+    measured = [t for t in ticks if ws_with_cpu(t)]
+    for tick in measured:
+        ws = rows_of(tick)[WINDOWSERVER]
+        assert ws["restricted"] is True and ws["disk_read_bytes_per_s"] is None
+        assert ws["cpu_percent"] == pytest.approx(45.0, abs=0.05)
+        assert ws["memory_bytes"] == 900 << 20
+    last = measured[-1]
+    assert last["energy_source"] == "top-power"
+    assert rows_of(last)[WINDOWSERVER]["energy_impact"] == pytest.approx(52.3)
+    assert_iokit_clean(mac, reads=2)
+    assert_tools_stopped(mac, ("nettop", "top"))
+
+
+@pytest.mark.skipif(not ROOT, reason="powermetrics (real or fake) runs only as root")
+def test_powermetrics_energy_impact_wins_over_tops_power_as_root(mac: MacBox) -> None:
+    """As root with top forced in: Apple's own Energy Impact (powermetrics, merged first) wins
+    over top's POWER for every process, while top still fills WindowServer's CPU."""
+
+    def delivered(tick: dict[str, Any]) -> bool:
+        # Only powermetrics knows Safari's 25.0 (top's POWER for it is 0.0).
+        return rows_of(tick).get(SAFARI, {}).get("energy_impact") == 25.0
+
+    forced = "libproc,iokit-gpu,nettop,powermetrics,top"
+    ticks = run_daemon(mac, lambda ticks: any(delivered(t) for t in ticks), "--source", forced)
+    tick = next(t for t in reversed(ticks) if delivered(t))
+    assert tick["energy_source"] == "powermetrics"
+    assert "top" in tick["sources"]
+    rows = rows_of(tick)
+    assert rows[WINDOWSERVER]["energy_impact"] == 55.0  # Apple's figure, not top's 52.3
+    assert rows[BLENDER]["energy_impact"] == 90.0
+    assert rows[WINDOWSERVER]["cpu_percent"] is not None
+    assert_tools_stopped(mac, ("nettop", "powermetrics", "top"))
 
 
 # -- the seam itself -------------------------------------------------------------------------------
@@ -316,6 +402,22 @@ def test_the_seam_is_the_real_machine_by_default(monkeypatch: pytest.MonkeyPatch
     assert platform_seam.tool_path("nettop") == "/usr/bin/nettop"
     assert platform_seam.pmenergy_dir() == "/usr/share/pmenergy"
     assert platform_seam.describe() == {}
+
+
+def test_as_user_only_changes_the_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LAGWATCH_AS_USER makes root choose sources as a user would; it never makes a user root."""
+    monkeypatch.setenv("LAGWATCH_PLATFORM", "macos")
+    monkeypatch.delenv("LAGWATCH_AS_USER", raising=False)
+    assert platform_seam.chooses_as_root() is ROOT
+    assert registry.is_root() is ROOT
+    monkeypatch.setenv("LAGWATCH_AS_USER", "1")
+    assert platform_seam.chooses_as_root() is False and registry.is_root() is False
+    assert platform_seam.describe()["LAGWATCH_AS_USER"] == "1"
+    powermetrics = registry.by_name("powermetrics")
+    assert registry.unavailable_reason(powermetrics) == "needs root (run with sudo)"
+    assert registry.not_by_default(registry.by_name("top")) is None
+    monkeypatch.setenv("LAGWATCH_AS_USER", "0")  # off, as when unset
+    assert platform_seam.chooses_as_root() is ROOT
 
 
 def test_the_seam_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -65,18 +65,16 @@ def machine_app() -> LagwatchApp:
     def kid(pid, ppid, score, name, **kw):
         return row(BIG + pid, score, name, ppid=ppid and BIG + ppid, **kw)
 
+    make = "proc:4200110:1100:make"
     rows = [
         kid(1, 0, 0.0, "systemd", user="root"),
         # Kernel threads: children of kthreadd, which is pid 2 on every Linux.
         row(2, 0.0, "kthreadd", ppid=0, user="root", memory_bytes=0),
         row(BIG + 3, 0.0, "kworker/0:1", ppid=2, user="root", memory_bytes=0),
         kid(100, 1, 1.0, "bash", cmdline="-bash"),
-        kid(110, 100, 20.0, "make", cmdline="make -j2", app="proc:4200110:1100:make",
-            cpu_percent=2.0),
-        kid(111, 110, 70.0, "cc1", cmdline="cc1 -O2 big.c", app="proc:4200110:1100:make",
-            cpu_percent=99.0),
-        kid(112, 110, 60.0, "cc1", cmdline="cc1 -O2 small.c", app="proc:4200110:1100:make",
-            cpu_percent=80.0),
+        kid(110, 100, 20.0, "make", cmdline="make -j2", app=make, cpu_percent=2.0),
+        kid(111, 110, 70.0, "cc1", cmdline="cc1 -O2 big.c", app=make, cpu_percent=99.0),
+        kid(112, 110, 60.0, "cc1", cmdline="cc1 -O2 small.c", app=make, cpu_percent=80.0),
         kid(200, 1, 5.0, "sshd", user="root", restricted=True, app="unit:ssh.service"),
     ]
     feed = MemoryFeed([ranking(rows, time=T0 + 29, system=dict(SYSTEM))], label="test data")

@@ -154,6 +154,7 @@ def test_event_cells() -> None:
 
 def family() -> list:
     """A shell running a build (make -> two cc), a daemon, and kernel threads."""
+
     def kid(pid, ppid, score, name, **kw):
         return row(pid, score, name, ppid=ppid, **kw)
 

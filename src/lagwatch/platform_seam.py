@@ -11,10 +11,16 @@ Mac-in-a-box, docs/development.md):
 - ``LAGWATCH_LIBSYSTEM``, ``LAGWATCH_IOKIT``, ``LAGWATCH_COREFOUNDATION``: library paths
   (CoreFoundation defaults to the IOKit path: one fake library can hold both);
 - ``LAGWATCH_TOOL_DIR``: the directory holding ``top``, ``nettop`` and ``powermetrics``;
-- ``LAGWATCH_PMENERGY_DIR``: where the per-model Energy Impact weights are.
+- ``LAGWATCH_PMENERGY_DIR``: where the per-model Energy Impact weights are;
+- ``LAGWATCH_AS_USER=1``: choose sources as a user (not root) would, even when run as root: the
+  sources that need root (powermetrics) are left out and `top` augments libproc, as on a Mac
+  run without sudo. The box runs as root in CI containers; a maintainer can also use it with
+  sudo to see the user's default. It only ever takes privileges away, and only from the
+  choice: :func:`chooses_as_root` is read where the registry decides root-dependent defaults.
 
-What stays real whatever the seam says: who we are (root or not), clocks, the service manager
-(launchd or systemd) and psutil, which always read the machine they run on.
+What stays real whatever the seam says: the privileges the OS grants (permission checks,
+who owns files, whom we may signal), clocks, the service manager (launchd or systemd) and
+psutil, which always read the machine they run on.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ ENV_IOKIT = "LAGWATCH_IOKIT"
 ENV_COREFOUNDATION = "LAGWATCH_COREFOUNDATION"
 ENV_TOOL_DIR = "LAGWATCH_TOOL_DIR"
 ENV_PMENERGY_DIR = "LAGWATCH_PMENERGY_DIR"
+ENV_AS_USER = "LAGWATCH_AS_USER"
 
 LIBSYSTEM = "/usr/lib/libSystem.B.dylib"
 IOKIT = "/System/Library/Frameworks/IOKit.framework/IOKit"
@@ -100,8 +107,17 @@ def pmenergy_dir() -> str:
     return _env(ENV_PMENERGY_DIR) or PMENERGY_DIR
 
 
+def chooses_as_root() -> bool:
+    """Whether the sources are chosen as for root: the effective uid is 0 and
+    ``LAGWATCH_AS_USER`` is unset (or "0"). For choosing defaults only, never for deciding
+    what lagwatch may do: the OS checks that itself."""
+    if (_env(ENV_AS_USER) or "0") != "0":
+        return False
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def describe() -> dict[str, str]:
     """The overrides in force (for `lagwatch sources --json` and bug reports)."""
     names = (ENV_PLATFORM, ENV_LIBSYSTEM, ENV_IOKIT, ENV_COREFOUNDATION, ENV_TOOL_DIR,
-             ENV_PMENERGY_DIR)  # fmt: skip
+             ENV_PMENERGY_DIR, ENV_AS_USER)  # fmt: skip
     return {name: value for name in names if (value := _env(name)) is not None}

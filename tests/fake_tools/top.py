@@ -6,7 +6,8 @@ Reproduces what lagwatch must cope with (reference section 7.2, shared captures)
 - columns sized per sample from their content and padded by *bytes* (strlen), so a non-ASCII
   COMMAND shifts the columns after it; COMMAND is p_comm, cut at 16 bytes, possibly inside a
   UTF-8 character;
-- a ``*`` after the PID of a process whose CPU type differs from top's own;
+- a ``*`` after the PID of a process whose CPU type differs from top's own, a space after any
+  other PID (pid.c prints every PID with a one-character suffix);
 - the first sample's %CPU and POWER are 0.0 (top measured nothing yet); IDLEW, PAGEINS and CSW
   are counters since the process started.
 Processes and figures come from the scenario (see fakestdio.py), rows by descending pid.
@@ -48,7 +49,8 @@ def cpu_time(seconds: float) -> str:
 def cell(key: str, p: dict, k: int, elapsed_s: float) -> bytes:
     first = k == 0
     if key == "pid":
-        return f"{p['pid']}{'*' if p.get('foreign_arch') else ''}".encode()
+        # pid.c: "%u%s" with a one-character suffix, "*" for a foreign CPU type, else a space.
+        return f"{p['pid']}{'*' if p.get('foreign_arch') else ' '}".encode()
     if key == "command":
         return fakestdio.cut_utf8(p["command"].encode(), MAXCOMLEN)
     if key in ("cpu", "power"):
@@ -72,10 +74,8 @@ def cell(key: str, p: dict, k: int, elapsed_s: float) -> bytes:
 def block(keys: list[str], procs: list[dict], k: int, elapsed_s: float) -> bytes:
     rows = [[cell(key, p, k, elapsed_s) for key in keys] for p in procs]
     heads = [HEADERS[key].encode() for key in keys]
+    # From content alone: a 5-digit pid and its suffix make PID 6 wide, as in every capture.
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
-    if "pid" in keys:  # top keeps room for a 5-digit pid and its suffix
-        j = keys.index("pid")
-        widths[j] = max(widths[j], 6)
 
     def line(cells: list[bytes]) -> bytes:
         # Padding by bytes, as top's strlen-based formatting does.

@@ -117,6 +117,9 @@ class MacBox:
     board_id: str | None = None
     pmenergy_dir: Path | None = None
     accelerator: bool = True
+    # Choose sources as a user would (LAGWATCH_AS_USER) even when the tests run as root: top
+    # augments libproc and powermetrics is left out, as on a Mac run without sudo.
+    as_user: bool = False
 
     def __post_init__(self) -> None:
         self.bin = self.root / "bin"
@@ -209,6 +212,7 @@ class MacBox:
         return {
             "LAGWATCH_PLATFORM": "macos",
             **libs,
+            **({"LAGWATCH_AS_USER": "1"} if self.as_user else {}),
             "LAGWATCH_TOOL_DIR": str(self.bin),
             "LAGWATCH_PMENERGY_DIR": str(self.pmenergy_dir or (self.root / "pmenergy")),
             "FAKE_LIBSYSTEM_TABLE": str(self.table),

@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import (
 from lagwatch import __version__
 from lagwatch.exporter.pressure import pressure_families
 from lagwatch.exporter.series import COUNTERS, GAUGES, ExportView
-from lagwatch.live import LiveState
+from lagwatch.live import LiveSnapshot, LiveState
 
 PROCESS_LABELS = ("pid", "name")
 
@@ -189,7 +189,7 @@ def system_families(view: ExportView) -> Iterator[Metric]:
     yield InfoMetricFamily("lagwatch", "lagwatch version, platform and sources in use", info)
 
 
-def self_families(view: ExportView, live: dict[str, Any]) -> Iterator[Metric]:
+def self_families(view: ExportView, live: LiveSnapshot) -> Iterator[Metric]:
     ranking = view.ranking or live.get("latest")
     if live.get("sweep_seconds") is not None:
         yield GaugeMetricFamily(

@@ -7,7 +7,6 @@ for each metric the first source that knows it wins (see lagwatch.model.merge_pa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from lagwatch import platform_seam
@@ -202,7 +201,9 @@ def not_by_default(info: SourceInfo) -> str | None:
 
 
 def is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
+    """Root, for choosing sources and saying what root would add (LAGWATCH_AS_USER in the
+    seam chooses as a user does, e.g. in the Mac-in-a-box run as root)."""
+    return platform_seam.chooses_as_root()
 
 
 def runs_here(info: SourceInfo, platform: str | None = None) -> bool:

@@ -44,7 +44,6 @@ output in a reader thread. Not run as root: libproc then reads every process its
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -81,7 +80,7 @@ def command(interval_s: float = 1.0, executable: str | None = None) -> list[str]
 
 
 def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
+    return platform_seam.chooses_as_root()  # LAGWATCH_AS_USER chooses as a user would
 
 
 def probe() -> str | None:
