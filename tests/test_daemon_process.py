@@ -380,3 +380,138 @@ def test_permission_errors_and_vanishing_processes_never_stop_the_loop(tmp_path:
         for p in others:
             p.kill()
             p.wait()
+
+
+# -- the history file deleted or replaced under the daemon -------------------------------------
+
+
+def status_json(db: Path) -> dict:
+    out = subprocess.run(
+        [*LAGWATCH, "status", "--db", str(db), "--json"], capture_output=True, text=True,
+        timeout=30,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_deleting_the_history_while_recording_starts_a_new_one_and_says_so(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "data" / "history.db"
+    with daemon(db, "--interval", "0.1", logs=tmp_path) as d:
+        wait_for(lambda: tick_count(db) >= 5, 30, "ticks before the deletion")
+        for path in db.parent.glob("history.db*"):  # rm history.db*
+            path.unlink()
+        deleted_at = time.time()
+        wait_for(lambda: d.lines("was deleted"), 30, "the deletion to be noticed")
+        wait_for(lambda: tick_count(db) >= 3, 30, "ticks in the new history")
+        info = status_json(db)
+        assert info["daemon"]["running"] and info["health"] == "ok"
+        assert info["history_file_change"]["what"] == "deleted"
+        line = subprocess.run(
+            [*LAGWATCH, "status", "--db", str(db)], capture_output=True, text=True, timeout=30
+        ).stdout
+        assert "history file was deleted" in line
+        assert d.proc.poll() is None
+    (said,) = d.lines("was deleted")  # once
+    assert "new history" in said
+    assert min(tick_times(db)) > deleted_at - 0.5  # the rest of the run, nothing resurrected
+    assert integrity(db) == "ok"
+
+
+def test_a_backup_renamed_over_the_history_is_kept_and_never_gets_our_wal(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "history.db"
+    copy = tmp_path / "backup.db"
+    with daemon(db, "--interval", "0.1", logs=tmp_path) as d:
+        wait_for(lambda: tick_count(db) >= 5, 30, "ticks before the backup")
+        src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+        src.backup(dst)  # what `sqlite3 history.db ".backup backup.db"` does
+        src.close()
+        dst.close()
+        backed_up = tick_times(copy)
+        wait_for(lambda: tick_count(db) >= len(backed_up) + 5, 30, "ticks after the backup")
+        os.rename(copy, db)  # the restore, while the daemon runs
+        replaced_at = time.time()
+        wait_for(lambda: d.lines("was replaced"), 30, "the replacement to be noticed")
+        wait_for(lambda: tick_count(db) >= len(backed_up) + 3, 30, "ticks after the restore")
+        assert status_json(db)["history_file_change"]["what"] == "replaced"
+    times = tick_times(db)
+    # The backup's ticks, then the ones after the restore: the ticks written to the old file
+    # after the backup (only in its WAL) never reached the restored file.
+    assert times[: len(backed_up)] == backed_up
+    assert all(t > replaced_at - 0.5 for t in times[len(backed_up) :])
+    assert len(times) > len(backed_up)
+    assert integrity(db) == "ok"
+    assert len(d.lines("was replaced")) == 1
+
+
+# -- a frozen filesystem -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def freezable(tmp_path: Path) -> Iterator[Path]:
+    """A small ext4 filesystem on a loop device that fsfreeze can freeze (needs root,
+    losetup, mkfs.ext4 and fsfreeze; skipped elsewhere, saying which is missing)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to set up a loop device and freeze a filesystem")
+    for tool in ("losetup", "mkfs.ext4", "fsfreeze", "mount", "umount"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not available")
+    image = tmp_path / "fs.img"
+    with open(image, "wb") as fh:
+        fh.truncate(32 << 20)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"mkfs.ext4 failed: {made.stderr.strip()}")
+    attached = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True,
+                              text=True)  # fmt: skip
+    if attached.returncode != 0:
+        pytest.skip(f"no loop device here: {attached.stderr.strip()}")
+    device = attached.stdout.strip()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        mounted = subprocess.run(["mount", device, str(mnt)], capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount {device}: {mounted.stderr.strip()}")
+        try:
+            yield mnt
+        finally:
+            subprocess.run(["fsfreeze", "-u", str(mnt)], capture_output=True)
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+def test_a_frozen_filesystem_neither_stops_sampling_nor_makes_a_pause(freezable: Path) -> None:
+    db = freezable / "h.db"
+    logs = freezable.parent  # the log must not be on the frozen filesystem
+    with daemon(db, "--interval", "0.1", "--pause-threshold", "2", logs=logs) as d:
+        wait_for(lambda: tick_count(db) >= 5, 30, "ticks before the freeze")
+        frozen = subprocess.run(["fsfreeze", "-f", str(freezable)], capture_output=True,
+                                text=True)  # fmt: skip
+        if frozen.returncode != 0:
+            pytest.skip(f"fsfreeze refused: {frozen.stderr.strip()}")
+        frozen_at = time.time()
+        try:
+            wait_for(lambda: d.lines("has not returned"), 30, "the stall to be logged")
+            # The scenario: frozen for 4 s at least (twice the pause threshold).
+            wait_for(lambda: time.time() - frozen_at >= 4.0 and d.proc.poll() is None, 30,
+                     "four seconds of freeze")  # fmt: skip
+        finally:
+            subprocess.run(["fsfreeze", "-u", str(freezable)], check=True)
+        thawed_at = time.time()
+        wait_for(lambda: d.lines("resumed after blocking"), 30, "writes to resume")
+        wait_for(lambda: tick_times(db)[-1] > thawed_at, 30, "a tick after the thaw")
+        assert d.proc.poll() is None
+    times = tick_times(db)
+    during = [t for t in times if frozen_at + 0.5 < t < thawed_at - 0.5]
+    # Sampled all along at 0.1 s and written after the thaw (a loaded machine may skip some).
+    assert len(during) >= 10, during
+    with History(db) as h:
+        long_pauses = [e.to_json() for e in h.events() if e.kind == "pause"
+                       and e.duration_s >= 2.0]  # fmt: skip
+    assert long_pauses == []  # no pause fabricated, nobody blamed
+    assert len(d.lines("has not returned")) == 1
+    assert integrity(db) == "ok"

@@ -52,7 +52,8 @@ def test_dart_user_clients(macos_fixtures: Path) -> None:
     assert clients[0] == GpuClient(pid=444, name="runningboardd", gpu_ns=0, queues=0)
     assert clients[1] == GpuClient(pid=440, name="WindowServer", gpu_ns=38738170958 + 76336458,
                                    queues=2)  # fmt: skip
-    assert clients[3].name == "voxel_game_examp"  # cut to 16 characters by the kernel
+    assert clients[3].name == "voxel_game_examp"  # cut to 16 bytes by the kernel (p_comm)
+    assert clients[3].name_cut is True and clients[1].name_cut is False
     # WindowServer owns two clients: 38738170958 + 76336458 + 1000000000.
     assert gpu_time_by_pid(clients) == {444: 0, 440: 39814507416, 31299: 3992585375}
     assert devices_from_ioreg(entries) == []
@@ -133,10 +134,25 @@ def test_a_cut_value_is_skipped_with_a_warning() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("pid 440, WindowServer", (440, "WindowServer")),
-        ("pid 4245, python3.12", (4245, "python3.12")),
-        ("pid 1, ", (1, "")),
-        ("pid 77, Code Helper (Re", (77, "Code Helper (Re")),
+        ("pid 440, WindowServer", (440, "WindowServer", False)),
+        ("pid 4245, python3.12", (4245, "python3.12", False)),
+        ("pid 1, ", (1, "", False)),
+        ("pid 77, Code Helper (Re", (77, "Code Helper (Re", False)),  # 15 bytes: whole
+        ("pid 78, Code Helper (Ren", (78, "Code Helper (Ren", True)),  # 16 bytes: p_comm full
+        # 16 bytes but 14 characters: a byte count sees the cut a character count misses.
+        ("pid 79, Caf\u00e9 na Pra\u00e7as", (79, "Caf\u00e9 na Pra\u00e7as", True)),
+        ("pid 80, Caf\u00e9 Bar", (80, "Caf\u00e9 Bar", False)),
+        # Cut inside a character (bytes handed over with surrogateescape): the first byte of
+        # the cut character is dropped ...
+        (
+            "pid 81, " + "\u65e5\u672c\u8a9e\u30a2\u30d7\udce3",
+            (81, "\u65e5\u672c\u8a9e\u30a2\u30d7", True),
+        ),
+        # ... and so is the U+FFFD a "replace" decoder leaves for it.
+        (
+            "pid 82, \u65e5\u672c\u8a9e\u30a2\u30d7\ufffd",
+            (82, "\u65e5\u672c\u8a9e\u30a2\u30d7", True),
+        ),
         ("kernel", None),
         ("pid x, nope", None),
         (None, None),
@@ -145,6 +161,33 @@ def test_a_cut_value_is_skipped_with_a_warning() -> None:
 )
 def test_parse_creator(text, expected) -> None:
     assert parse_creator(text) == expected
+
+
+def test_creator_names_in_an_ioreg_capture_are_macroman_and_cut_by_utf8_bytes() -> None:
+    """ioreg prints CFStrings in MacRoman (ioreg.c cfstringshow). Read from the file's bytes, a
+    name is decoded as such, and whether the kernel may have cut it is judged on its length in
+    UTF-8 (p_comm's 16 bytes): 14 characters can fill them."""
+    text = b"".join(
+        b"+-o AGXDeviceUserClient  <class AGXDeviceUserClient, id 0x%d, !registered>\n"
+        b"  {\n"
+        b'    "IOUserClientCreator" = "pid %d, ' % (pid, pid) + comm + b'"\n'
+        b'    "AppUsage" = ({"API"="Metal","accumulatedGPUTime"=5})\n'
+        b"  }\n"
+        for pid, comm in (
+            (31, "Caf\u00e9 na Pra\u00e7as".encode("mac_roman")),
+            (32, "Caf\u00e9".encode("mac_roman")),
+        )
+    )
+    assert b"\x8e" in text  # MacRoman's e-acute: not UTF-8
+    entries, warnings = parse_ioreg(text)
+    assert warnings == []
+    cut, whole = gpu_clients_from_ioreg(entries)
+    assert (cut.pid, cut.name, cut.name_cut) == (31, "Caf\u00e9 na Pra\u00e7as", True)
+    assert (whole.pid, whole.name, whole.name_cut) == (32, "Caf\u00e9", False)
+    assert gpu_time_by_pid([cut, whole]) == {31: 5, 32: 5}
+    # The live path hands over the dict CoreFoundation decoded: the same rule.
+    live = client_from_properties({"IOUserClientCreator": "pid 31, Code Helper (Ren"})
+    assert live is not None and live.name_cut is True
 
 
 def test_value_parser() -> None:
@@ -157,6 +200,10 @@ def test_value_parser() -> None:
     }
     assert parse_ioreg_value("()") == [] and parse_ioreg_value("{}") == {}
     assert parse_ioreg_value('"with \\"quote\\""') == 'with "quote"'
+    # CFData that looks like text (ioreg.c cfdatashow): bytes, NUL between strings.
+    assert parse_ioreg_value('<"Mac-7BA5B2DFE22DDD8C">') == b"Mac-7BA5B2DFE22DDD8C"
+    assert parse_ioreg_value('<"J314sAP","AppleARM">') == b"J314sAP\0AppleARM"
+    assert parse_ioreg_value("<4d61632d00>") == b"Mac-\0"
     assert parse_ioreg_value("IOService:/AppleARMPE") == "IOService:/AppleARMPE"
 
 

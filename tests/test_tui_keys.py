@@ -241,6 +241,16 @@ async def test_a_failed_signal_is_shown_and_the_tui_goes_on(sleeper: subprocess.
 
 
 @sync
+async def test_k_on_the_events_list_signals_nothing(sleeper: subprocess.Popen) -> None:
+    now = time.time()
+    app = make_app(with_sleeper(sleeper, now), clock=lambda: now)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e", "k")
+        assert not isinstance(app.screen, SignalScreen)
+        assert any("select a process in the list" in n for n in notices(app))
+
+
+@sync
 async def test_replay_refuses_to_act_on_the_past(sleeper: subprocess.Popen) -> None:
     now = time.time()
     rankings = [*with_sleeper(sleeper, now - 1), *with_sleeper(sleeper, now)]

@@ -8,7 +8,9 @@ sees its own cut of it:
 - top's COMMAND is ``p_comm`` (kinfo_proc): up to 16 bytes (top's libtop.c);
 - libproc's ``pbi_comm``/``pbsi_comm`` (char[16], NUL-terminated by the kernel) keep 15 bytes,
   ``pbi_name`` and ``proc_name()`` (char[32]) keep 31;
-- nettop prints 15 bytes before ``.pid``.
+- nettop prints 15 bytes before ``.pid``;
+- IOKit's ``IOUserClientCreator`` (``"pid N, NAME"``, IOCopyLogNameForPID in IOKit's
+  IOLib.cpp) takes NAME from the kernel's ``proc_name()``, a copy of ``p_comm``: up to 16 bytes.
 
 So a name is *possibly cut* when it fills its field or ends inside a character; the trailing
 partial character is dropped before the name is shown or completed from the executable path.
@@ -21,6 +23,7 @@ TOP_COMMAND_BYTES = MAXCOMLEN  # p_comm as top prints it
 PBI_COMM_BYTES = MAXCOMLEN - 1  # pbi_comm / pbsi_comm
 PBI_NAME_BYTES = 2 * MAXCOMLEN - 1  # pbi_name, proc_name()
 NETTOP_NAME_BYTES = MAXCOMLEN - 1
+IOKIT_CREATOR_BYTES = MAXCOMLEN  # kernel proc_name(): p_comm
 
 
 def _sequence_length(lead: int) -> int:
@@ -66,6 +69,23 @@ def decode(raw: bytes) -> str:
 def may_be_cut(raw: bytes, limit: int) -> bool:
     """Whether a name read from a field of ``limit`` bytes may have been cut by the kernel."""
     return len(raw) >= limit or partial_tail(raw) > 0
+
+
+def read_printed(text: str, limit: int) -> tuple[str, bool]:
+    """A name a tool or API printed from a field of ``limit`` bytes -> (name, may be cut). The
+    text may come decoded with ``surrogateescape`` (the bytes survive, a character cut in half
+    is dropped here) or with ``replace`` (a character cut in half reads U+FFFD at the end)."""
+    data = text.encode("utf-8", "surrogateescape" if _escapes_only(text) else "replace")
+    cut_here = may_be_cut(data, limit)
+    name = decode(data)
+    if name.endswith("\ufffd"):
+        name, cut_here = name[:-1], True
+    return name, cut_here
+
+
+def _escapes_only(text: str) -> bool:
+    """No surrogate in ``text`` but surrogateescape's (U+DC80..U+DCFF): it encodes back."""
+    return all(not 0xD800 <= ord(ch) <= 0xDFFF or 0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
 
 
 def same_name(full: str, shown: str, limit: int) -> bool:

@@ -6,6 +6,12 @@ properties. Values are parsed into Python (str, int, float, bool, bytes, list, d
 read exactly: "In use system memory (driver)" is never mistaken for "In use system memory".
 Captures feed the GPU aggregation (lagwatch.sources.gpu_clients) the same dicts the live
 IORegistry reader returns.
+
+How ioreg prints values (Apple's IOKitTools ioreg.c, ``cfshow``): a CFString in MacRoman
+(``cfstringshow``: a string MacRoman cannot hold is printed empty), so read from a file's bytes a
+string is decoded as MacRoman; CFData as hex, or as ``<"text">`` (``<"a","b">`` for strings
+separated by NULs, zero padding left out) when it looks like ASCII text (``cfdatashow``), read
+back as bytes either way.
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ class _ValueParser:
     """ioreg's value syntax: "str", 123, -4, 0x1f, 1.5, Yes/No, <hex data>, {"k"=v,...},
     (v,...). Unknown bare words are kept as strings."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, macroman: bool = False) -> None:
         self.text = text
         self.pos = 0
+        # The text is a file's bytes decoded with surrogateescape: strings are MacRoman.
+        self.macroman = macroman
 
     def parse(self) -> Any:
         value = self.value()
@@ -69,6 +77,8 @@ class _ValueParser:
             return self.container("{", "}", keyed=True)
         if ch == "(":
             return self.container("(", ")", keyed=False)
+        if ch == "<" and self.text.startswith('<"', self.pos):
+            return self.text_data()
         if ch == "<":
             end = self.text.find(">", self.pos)
             if end < 0:
@@ -92,10 +102,31 @@ class _ValueParser:
                 continue
             if ch == '"':
                 self.pos += 1
-                return "".join(out)
+                text = "".join(out)
+                if self.macroman and not text.isascii():
+                    return _raw(text).decode("mac_roman")
+                return text
             out.append(ch)
             self.pos += 1
         raise IoregValueError("unterminated string")
+
+    def text_data(self) -> bytes:
+        """``<"a","b">``: CFData ioreg found to be text (bytes printed as they are, no escapes),
+        NUL-separated strings."""
+        parts = []
+        self.pos += 1  # "<"
+        while True:
+            if not self.text.startswith('"', self.pos):
+                raise IoregValueError('expected " in <"text"> data')
+            end = self.text.find('"', self.pos + 1)
+            while end >= 0 and not self.text.startswith(('",', '">'), end):
+                end = self.text.find('"', end + 1)  # a quote inside the text
+            if end < 0:
+                raise IoregValueError('unterminated <"text"> data')
+            parts.append(_raw(self.text[self.pos + 1 : end]))
+            self.pos = end + 2
+            if self.text[end + 1] == ">":
+                return b"\0".join(parts)
 
     def bare(self) -> Any:
         start = self.pos
@@ -148,15 +179,32 @@ class _ValueParser:
                 raise IoregValueError(f"',' or {close_ch!r} expected, got {ch!r}")
 
 
-def parse_ioreg_value(text: str) -> Any:
-    """One property value as ioreg prints it."""
-    return _ValueParser(text).parse()
+def _raw(text: str) -> bytes:
+    """The bytes ``text`` was decoded from (UTF-8, with surrogateescape for the rest)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate surrogateescape did not make
+        return text.encode("utf-8", "replace")
 
 
-def parse_ioreg(text: str) -> tuple[list[IoregEntry], list[str]]:
+def parse_ioreg_value(text: str, macroman: bool = False) -> Any:
+    """One property value as ioreg prints it. ``macroman``: ``text`` is a file's bytes decoded
+    with surrogateescape, whose strings ioreg wrote in MacRoman."""
+    return _ValueParser(text, macroman).parse()
+
+
+def parse_ioreg(text: str | bytes) -> tuple[list[IoregEntry], list[str]]:
     """Entries of ``ioreg`` output (with ``-l``/``-r``/``-c``; ``-w 0`` keeps lines whole),
     and warnings for property lines that could not be read (skipped). A capture cut short
-    keeps the entries and properties read so far."""
+    keeps the entries and properties read so far.
+
+    Give a file's bytes when you can: strings are then decoded as ioreg wrote them (MacRoman,
+    see the module docstring), so a name's length in UTF-8 bytes, which tells whether the kernel
+    cut it (``IOUserClientCreator``, lagwatch.kernel_names), is its real one. Text is taken
+    as already decoded."""
+    macroman = isinstance(text, bytes)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
     entries: list[IoregEntry] = []
     warnings: list[str] = []
     current: IoregEntry | None = None
@@ -191,7 +239,7 @@ def parse_ioreg(text: str) -> tuple[list[IoregEntry], list[str]]:
             warnings.append(f"line {lineno}: not a property line, skipped")
             continue
         try:
-            current.properties[p.group("key")] = parse_ioreg_value(p.group("value"))
+            current.properties[p.group("key")] = parse_ioreg_value(p.group("value"), macroman)
         except IoregValueError as exc:
             warnings.append(f"line {lineno}: {p.group('key')!r}: {exc}, skipped")
     return entries, warnings

@@ -1,7 +1,8 @@
 """GPU time per process and device-wide GPU figures, from IORegistry properties as plain dicts.
 
 The GPU driver keeps one ``AGXDeviceUserClient`` per Metal device a process opens. Each client
-records who created it (``IOUserClientCreator`` = ``"pid <N>, <comm>"``, set by the kernel) and,
+records who created it (``IOUserClientCreator`` = ``"pid <N>, <comm>"``, set by the kernel from
+``p_comm``, so the name is cut at 16 *bytes*, maybe inside a UTF-8 character) and,
 per command queue, ``AppUsage[].accumulatedGPUTime`` (nanoseconds according to every
 implementer; Apple does not document it). A pid's GPU time is the sum over all its clients.
 The accelerator itself carries device-wide ``PerformanceStatistics``.
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lagwatch import kernel_names
 from lagwatch.parsers.ioreg import IoregEntry
 
 CLIENT_CLASS = "AGXDeviceUserClient"
@@ -26,15 +28,18 @@ ACCELERATOR_CLASS = "IOAccelerator"  # matches AGXAccelerator* (and Intel/AMD dr
 _CREATOR = re.compile(r"^\s*pid\s+(\d+)\s*,\s?(.*)$")
 
 
-def parse_creator(text: Any) -> tuple[int, str] | None:
-    """``"pid 440, WindowServer"`` -> (440, "WindowServer"); None if it is not that format.
-    The kernel writes the name from p_comm, so it is at most 16 characters."""
+def parse_creator(text: Any) -> tuple[int, str, bool] | None:
+    """``"pid 440, WindowServer"`` -> (440, "WindowServer", False): pid, name, and whether the
+    name may be cut; None if it is not that format. The kernel writes the name from p_comm
+    (lagwatch.kernel_names): a name of 16 bytes may be longer, and a character cut in half at
+    the end is dropped."""
     if not isinstance(text, str):
         return None
     m = _CREATOR.match(text)
     if m is None:
         return None
-    return int(m.group(1)), m.group(2).rstrip()
+    name, cut = kernel_names.read_printed(m.group(2), kernel_names.IOKIT_CREATOR_BYTES)
+    return int(m.group(1)), name.rstrip(), cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class GpuClient:
     name: str
     gpu_ns: int
     queues: int  # AppUsage records (0 when "AppUsage" = ())
+    name_cut: bool = False  # the name fills p_comm (16 bytes): the process's may be longer
 
 
 def client_from_properties(props: dict[str, Any]) -> GpuClient | None:
@@ -64,7 +70,8 @@ def client_from_properties(props: dict[str, Any]) -> GpuClient | None:
             value = record.get("accumulatedGPUTime")
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 total += value
-    return GpuClient(pid=creator[0], name=creator[1], gpu_ns=total, queues=queues)
+    pid, name, cut = creator
+    return GpuClient(pid=pid, name=name, gpu_ns=total, queues=queues, name_cut=cut)
 
 
 def gpu_time_by_pid(clients: Iterable[GpuClient | None]) -> dict[int, int]:

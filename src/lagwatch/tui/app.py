@@ -334,6 +334,9 @@ class LagwatchApp(App[None]):
             self.notify("replay shows the past: press l to go live before acting on a process",
                         severity="warning", timeout=4)  # fmt: skip
             return None
+        if self.query_one(TabbedContent).active != "processes":
+            self.notify("select a process in the list first (p)", severity="warning", timeout=3)
+            return None
         table = self.query_one("#procs", RankingTable)
         row_index = table.cursor_row
         if self.shown is None or not 0 <= row_index < len(self._items):
