@@ -21,9 +21,10 @@ import time
 from unittest import mock
 
 from lagwatch import ranking as ranking_module
-from lagwatch.energy import attribute, pmenergy
+from lagwatch.energy import attribute
+from lagwatch.sources import pmenergy
 from lagwatch.energy.integrate import EnergyIntegrator
-from lagwatch.energy.models import BUILTIN_WEIGHTS
+from lagwatch.energy_models import BUILTIN_WEIGHTS
 from lagwatch.model import ProcessSample, Snapshot
 from lagwatch.ranking import compute_ranking, compute_row
 

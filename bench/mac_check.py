@@ -900,8 +900,8 @@ def check_iokit_gpu(ctx: Context) -> Result:
 
 
 def check_board_id(ctx: Context) -> Result:
-    from lagwatch.energy import darwin
-    from lagwatch.energy.pmenergy import load_weights
+    from lagwatch.sources import macos_machine as darwin
+    from lagwatch.sources.pmenergy import load_weights
     from lagwatch.parsers.ioreg import parse_ioreg
     from lagwatch.platform_seam import pmenergy_dir
     from lagwatch.sources.libproc import LibProc, LibprocError

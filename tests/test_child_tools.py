@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lagwatch.energy.models import PmenergyWeights
+from lagwatch.energy_models import PmenergyWeights
 from lagwatch.sources import nettop as nettop_source
 from lagwatch.sources import powermetrics as pm_source
 from lagwatch.sources.base import SourceError

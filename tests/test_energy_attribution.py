@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from lagwatch.energy import ENERGY_SOURCES, attribute
-from lagwatch.energy import pmenergy as pmenergy_module
-from lagwatch.energy.models import BUILTIN_WEIGHTS
+from lagwatch.sources import pmenergy as pmenergy_module
+from lagwatch.energy_models import BUILTIN_WEIGHTS
 from lagwatch.model import ProcessSample, Snapshot
 from lagwatch.ranking import compute_ranking, compute_row
 
@@ -147,7 +147,7 @@ def test_intel_with_board_weights_and_gpu():
     # Board weights kqos_background 0.39, kgpu_time 3.4, over 2 s: 400 ms default (4e8 ns),
     # 200 ms background (0.39*2e8 = 7.8e7), GPU 10 % of 2 s = 2e8 ns * 3.4 = 6.8e8;
     # total 1.158e9 ns * 1e-7 / 2 s = 57.9 EI.
-    from lagwatch.energy.models import PmenergyWeights
+    from lagwatch.energy_models import PmenergyWeights
 
     weights = PmenergyWeights(kqos_background=0.39, kgpu_time=3.4)
     prev = snap(0, [proc(9, 0, gpu_ns=0, cpu_qos_ns={"default": 0, "background": 0})],
@@ -171,7 +171,7 @@ def test_intel_reaped_children_cpu_counts_at_default_qos(monkeypatch):
 
 
 def test_malformed_machine_plist_warns_once(monkeypatch, tmp_path):
-    from lagwatch.energy import darwin
+    from lagwatch.sources import macos_machine as darwin
 
     (tmp_path / "Mac-X.plist").write_bytes(b"<plist><dict>")
     monkeypatch.setattr(pmenergy_module, "_machine", None)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from lagwatch.energy import modelled_energy_impact
-from lagwatch.energy.models import (
+from lagwatch.energy_models import (
     APPLE_SILICON_EI_PER_WATT,
     BUILTIN_WEIGHTS,
     PmenergyWeights,

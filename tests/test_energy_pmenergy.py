@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from lagwatch.energy import darwin
-from lagwatch.energy.models import BUILTIN_WEIGHTS, pmenergy_energy_impact
-from lagwatch.energy.pmenergy import PmenergyError, load_weights, parse_weights
+from lagwatch.sources import macos_machine as darwin
+from lagwatch.energy_models import BUILTIN_WEIGHTS, pmenergy_energy_impact
+from lagwatch.sources.pmenergy import PmenergyError, load_weights, parse_weights
 
 BOARD = "Mac-7BA5B2DFE22DDD8C"
 
@@ -196,7 +196,7 @@ def test_no_library_is_loaded_at_import():
         "    raise SystemExit('library loaded at import: %r' % (a,))\n"
         "ctypes.CDLL = trap\n"
         "ctypes.cdll.LoadLibrary = trap\n"
-        "import lagwatch.energy, lagwatch.energy.darwin, lagwatch.energy.pmenergy\n"
+        "import lagwatch.energy, lagwatch.sources.macos_machine, lagwatch.sources.pmenergy\n"
         "import lagwatch.energy.integrate, lagwatch.apps, lagwatch.sources.rapl\n"
         "import lagwatch.cli.energy_cmd\n"
         "print('ok')\n"

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from lagwatch.energy.models import APPLE_SILICON_EI_PER_WATT
+from lagwatch.energy_models import APPLE_SILICON_EI_PER_WATT
 
 CAPTURES = {
     "gmt": "gmt_m1pro_macos14.7.2_coalition_io_gpu_net_energy_29samples.plist",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lagwatch.energy.models import PmenergyWeights
+from lagwatch.energy_models import PmenergyWeights
 from lagwatch.model import ProcessSample
 from lagwatch.sampler import Sampler
 from lagwatch.sources import powermetrics as pm_live

@@ -200,7 +200,7 @@ def test_top_json_on_the_box(mac: MacBox) -> None:
 
 
 def test_board_id_and_pmenergy_weights_come_through_the_box(tmp_path: Path, libs) -> None:
-    """energy/darwin.py reads the board-id from the fake IORegistry; the model then weighs
+    """sources/macos_machine.py reads the board-id from the fake IORegistry; the model then weighs
     GPU time with that Mac's plist (kgpu_time 3.4), which the built-in default sets to 0."""
     weights = tmp_path / "pmenergy"
     weights.mkdir()

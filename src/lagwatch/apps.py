@@ -377,7 +377,7 @@ def app_keys_for(source: object, platform: str) -> AppKeys:
             root = "/proc" if platform_seam.sys_platform().startswith("linux") else None
         return AppKeys(linux_facts=linux_facts_reader(root) if isinstance(root, str) else None)
     if platform == "macos" and platform_seam.is_macos():
-        from lagwatch.energy.darwin import responsible_pid
+        from lagwatch.sources.macos_machine import responsible_pid
 
         return AppKeys(responsible=responsible_pid)
     return AppKeys()

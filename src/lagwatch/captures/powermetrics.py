@@ -42,5 +42,5 @@ def task_sample(task: PmTask) -> ProcessSample:
         start_id=name_id(task.name),
         name=task.name,
         ppid=task.parent_pid,
-        rates=task_rates(task) or None,
+        rates=dict(task_rates(task)) or None,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lagwatch.energy.models import (
+from lagwatch.energy_models import (
     PmenergyWeights,
     energy_impact_from_power,
     modelled_energy_impact,
@@ -18,6 +18,7 @@ from lagwatch.energy.models import (
     split_by_cpu_share,
 )
 from lagwatch.model import ProcessRow, ProcessSample, Snapshot
+from lagwatch.sources.rapl import RAPL_ENERGY_KEY, RAPL_EPOCH_KEY, RAPL_TIME_KEY
 
 # Every value ``energy_source`` can take: how power_watts and energy_impact were obtained.
 ENERGY_SOURCES: dict[str, str] = {
@@ -34,10 +35,6 @@ ENERGY_SOURCES: dict[str, str] = {
     "model": "energy_impact modelled from CPU, wakeups, disk and network; no power measured",
 }
 
-# System keys the rapl source puts in SourceReading.system.
-RAPL_ENERGY_KEY = "rapl_energy_uj"  # package energy since the source started, unwrapped (uJ)
-RAPL_TIME_KEY = "rapl_time_ns"  # monotonic time of that reading
-RAPL_EPOCH_KEY = "rapl_epoch"  # changes whenever the counter loses continuity
 
 
 def package_watts(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> float | None:
@@ -155,7 +152,7 @@ def attribute(
             row.energy_impact = energy_impact_from_power(row.power_watts)
         elif macos:
             if weights is None:
-                from lagwatch.energy.pmenergy import machine_weights
+                from lagwatch.sources.pmenergy import machine_weights
 
                 weights, problems = machine_weights()
                 if warnings is not None:

@@ -120,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.rfile = _HeadReader(self.request)  # type: ignore[assignment]
-        self.wfile = io.BytesIO()  # type: ignore[assignment]
+        self.wfile = io.BytesIO()
 
     def finish(self) -> None:
         self.response = self.wfile.getvalue()  # type: ignore[attr-defined]
@@ -408,7 +408,7 @@ class _Loop:
         response: bytes | None = None
         try:
             handler = _Handler(head, conn.address, self)  # type: ignore[arg-type]
-            response = handler.response  # type: ignore[attr-defined]
+            response = handler.response
         except Exception as exc:
             log.debug("exporter: request from %s failed: %s", conn.address, exc)
         finally:

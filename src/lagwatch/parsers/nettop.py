@@ -89,7 +89,9 @@ class NettopRow:
 
     @property
     def bytes_total(self) -> int | None:
-        return sum_known(self.bytes_in, self.bytes_out)
+        if self.bytes_in is None and self.bytes_out is None:
+            return None
+        return (self.bytes_in or 0) + (self.bytes_out or 0)
 
 
 @dataclass(slots=True)

@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
+from lagwatch.parsers import numbers
 from lagwatch.parsers.errors import CaptureError
 from lagwatch.parsers.powermetrics_model import (
     ALL_TASKS_PID,
@@ -48,16 +49,39 @@ class PlistDocument:
 
 _XML_DECL = re.compile(rb"<\?xml")
 _PLIST_OPEN = re.compile(rb"<plist[\s>]")
+_DOC_END_RE = re.compile(re.escape(_DOC_END))
+# Deeper than any powermetrics document (about 5 levels): a deeper one is damaged or hostile,
+# and converting it would exhaust the recursion limit.
+MAX_DEPTH = 32
+MAX_WARNINGS = 200  # per capture; then only how many more
 
 
-def _next_doc_start(data: bytes, begin: int) -> re.Match[bytes] | None:
+class _Next:
+    """The next match of a pattern at or after a position. Documents are cut front to back, so
+    the positions asked for only grow and a search found earlier still answers: each byte is
+    scanned about once however many documents (or bare ``<plist>`` markers) there are, where
+    searching afresh each time took quadratic time."""
+
+    def __init__(self, pattern: re.Pattern[bytes], data: bytes) -> None:
+        self.pattern = pattern
+        self.data = data
+        self._from = -1  # where the last search started...
+        self._at: re.Match[bytes] | None = None  # ...and what it found (None: nothing after)
+
+    def at(self, pos: int) -> re.Match[bytes] | None:
+        found = self._at
+        if 0 <= self._from <= pos and (found is None or found.start() >= pos):
+            return found
+        self._from, self._at = pos, self.pattern.search(self.data, pos)
+        return self._at
+
+
+def _next_doc_start(decl: _Next, plist: _Next, begin: int) -> re.Match[bytes] | None:
     """Where the document after the one starting at ``begin`` starts (its own ``<plist>``
     element does not count)."""
-    own = _PLIST_OPEN.search(data, begin)
+    own = plist.at(begin)
     after = own.end() if own is not None else begin + 1
-    decl = _XML_DECL.search(data, begin + 1)
-    plist = _PLIST_OPEN.search(data, after)
-    found = [m for m in (decl, plist) if m is not None]
+    found = [m for m in (decl.at(begin + 1), plist.at(after)) if m is not None]
     return min(found, key=lambda m: m.start()) if found else None
 
 
@@ -76,54 +100,78 @@ def split_plist_stream(
     """
     docs: list[PlistDocument] = []
     warnings: list[str] = []
+    rest = b""
+    for item in iter_plist_stream(data, final, first_line):
+        if isinstance(item, PlistDocument):
+            docs.append(item)
+        elif isinstance(item, str):
+            warnings.append(item)
+        else:
+            rest = item
+    return docs, rest, warnings
+
+
+def iter_plist_stream(
+    data: bytes, final: bool = True, first_line: int = 1
+) -> Iterator[PlistDocument | str | bytes]:
+    """``split_plist_stream`` one item at a time, in stream order: documents, warnings
+    (``str``) and, last, the unfinished rest (``bytes``, only when ``final`` is False). A
+    capture is read without holding every document at once; the time is linear in its size."""
     pos, line_pos, line = 0, 0, first_line
     n = len(data)
+    decl, plist = _Next(_XML_DECL, data), _Next(_PLIST_OPEN, data)
+    doc_end = _Next(_DOC_END_RE, data)
     while pos < n:
-        start = _DOC_START.search(data, pos)
+        found = [m for m in (decl.at(pos), plist.at(pos)) if m is not None]
+        start = min(found, key=lambda m: m.start()) if found else None
         stop = n if start is None else start.start()
         stray = data[pos:stop].replace(b"\0", b"").strip()
         if stray:
             if start is None and not final and b"<" in stray[-16:]:
-                return docs, data[pos:], warnings  # maybe the start of "<?xml" still arriving
+                yield data[pos:]  # maybe the start of "<?xml" still arriving
+                return
             lead = len(data[pos:stop]) - len(data[pos:stop].lstrip())
             at = _line_at(data, pos + lead, line_pos, line)
             snippet = stray.split(b"\n", 1)[0][:80].decode("utf-8", "replace").strip()
-            warnings.append(f"line {at}: text outside any plist document ignored: {snippet!r}")
+            yield f"line {at}: text outside any plist document ignored: {snippet!r}"
         if start is None:
             break
         begin = start.start()
         line = _line_at(data, begin, line_pos, line)
         line_pos = begin
         # A document ends at </plist>; a new "<?xml" before that means this one was cut.
-        end = data.find(_DOC_END, begin)
-        nxt = _next_doc_start(data, begin)
+        end_match = doc_end.at(begin)
+        end = -1 if end_match is None else end_match.start()
+        nxt = _next_doc_start(decl, plist, begin)
         if end != -1 and (nxt is None or nxt.start() > end):
             stop_at = end + len(_DOC_END)
-            docs.append(PlistDocument(data[begin:stop_at], line, True))
+            yield PlistDocument(data[begin:stop_at], line, True)
             pos = stop_at
             continue
         cut_at = nxt.start() if nxt is not None else n
         if nxt is None and not final:
-            return docs, data[begin:], warnings
+            yield data[begin:]
+            return
         # A NUL inside means the writer moved on: the document ends there, cut.
         nul = data.find(b"\0", begin, cut_at)
         if nul != -1:
             cut_at = nul
-        docs.append(PlistDocument(data[begin:cut_at], line, False))
+        yield PlistDocument(data[begin:cut_at], line, False)
         pos = cut_at
-    return docs, b"", warnings
 
 
-def _full(el: Element) -> Any:
+def _full(el: Element, depth: int = 0) -> Any:
     tag = el.tag
+    if tag in ("dict", "array") and depth >= MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     if tag == "dict":
         out: dict[str, Any] = {}
         children = list(el)
         for i in range(0, len(children) - 1, 2):
-            out[children[i].text or ""] = _full(children[i + 1])
+            out[children[i].text or ""] = _full(children[i + 1], depth + 1)
         return out
     if tag == "array":
-        return [_full(child) for child in el]
+        return [_full(child, depth + 1) for child in el]
     return _scalar(el)
 
 
@@ -150,11 +198,13 @@ def _scalar(el: Element) -> Any:
 PARTIAL = "\0partial"
 
 
-def _partial(el: Element, ended: set[int]) -> Any:
+def _partial(el: Element, ended: set[int], depth: int = 0) -> Any:
     """Convert what was complete of an element whose end never came; incomplete dictionaries
     carry ``PARTIAL`` so a consumer can refuse half a task."""
     if id(el) in ended:
-        return _full(el)
+        return _full(el, depth)
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     children = list(el)
     if el.tag == "dict":
         out: dict[str, Any] = {PARTIAL: True}
@@ -163,9 +213,9 @@ def _partial(el: Element, ended: set[int]) -> Any:
             if id(key) not in ended:
                 break
             if id(value) in ended:
-                out[key.text or ""] = _full(value)
+                out[key.text or ""] = _full(value, depth + 1)
             elif value.tag in ("dict", "array"):
-                out[key.text or ""] = _partial(value, ended)
+                out[key.text or ""] = _partial(value, ended, depth + 1)
                 break
             else:
                 break
@@ -174,10 +224,10 @@ def _partial(el: Element, ended: set[int]) -> Any:
         items = []
         for child in children:
             if id(child) in ended:
-                items.append(_full(child))
+                items.append(_full(child, depth + 1))
             else:
                 if child.tag in ("dict", "array"):
-                    items.append(_partial(child, ended))
+                    items.append(_partial(child, ended, depth + 1))
                 break
         return items
     return None
@@ -230,24 +280,24 @@ def _norm(key: str) -> str:
     return key.strip().rstrip(":").strip()
 
 
-def _num(d: dict[str, Any], key: str) -> float | None:
-    value = d.get(key)
+def _number(value: Any) -> float | None:
+    """A plist number as a float; None when not a number or out of range (a 400-digit
+    <integer> is damage, not a measurement)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        number = float(value)
-    except OverflowError:
+        return numbers.bounded(float(value))
+    except (OverflowError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+
+
+def _num(d: dict[str, Any], key: str) -> float | None:
+    return _number(d.get(key))
 
 
 def _int(d: dict[str, Any], key: str) -> int | None:
     value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return int(value)
+    return None if _number(value) is None else int(value)
 
 
 def task_from_plist(d: dict[str, Any], coalition: PmCoalition | None = None) -> PmTask | None:
@@ -301,16 +351,17 @@ def _plist_system(d: dict[str, Any]) -> dict[str, Any]:
     system: dict[str, Any] = {}
     proc = d.get("processor")
     if isinstance(proc, dict):
-        for raw_key, value in proc.items():
+        for raw_key, raw in proc.items():
             key = _norm(raw_key).lower().replace(" ", "_")
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            value = _number(raw)
+            if value is None:
                 continue
             if key.endswith("_power"):  # Apple Silicon: milliwatts
                 system[f"{key}_watts"] = round(value / 1000.0, 6)
             elif key.endswith("_watts"):  # Intel packages report watts
                 system[key] = float(value)
             elif key.endswith("_energy"):  # millijoules over the interval
-                system[f"{key}_mj"] = value
+                system[f"{key}_mj"] = raw
     gpu = d.get("gpu")
     if isinstance(gpu, dict):
         idle = _num(gpu, "idle_ratio")
@@ -411,6 +462,8 @@ def sample_from_plist(d: dict[str, Any], index: int, line: int) -> PmSample:
 
 def parse_plist_document(doc: PlistDocument, index: int) -> tuple[PmSample | None, str | None]:
     """(sample, warning) for one document; (None, why) when it yields no sample."""
+    if b"<dict" not in doc.data:  # cheap: a stream of bare markers must not cost a parse each
+        return None, f"line {doc.line}: plist document holds no dictionary, skipped"
     d, problem = load_plist_document(doc.data)
     if d is None:
         return None, f"line {doc.line}: unreadable plist document ({problem}), skipped"
@@ -431,16 +484,34 @@ def parse_plist_document(doc: PlistDocument, index: int) -> tuple[PmSample | Non
 
 
 def parse_powermetrics_plist(data: bytes) -> PmCapture:
-    """Parse a ``powermetrics -f plist`` stream. Raises CaptureError when no sample survives."""
-    docs, _, warnings = split_plist_stream(data, final=True)
-    capture = PmCapture(format="plist", samples=[], warnings=warnings)
-    if not docs:
-        raise CaptureError("no plist document found (not powermetrics -f plist output)", line=1)
+    """Parse a ``powermetrics -f plist`` stream. Raises CaptureError when no sample survives.
+    At most ``MAX_WARNINGS`` warnings are kept (then how many more there were): a damaged
+    or hostile stream of a million bad documents gives a readable list, in bounded memory."""
+    capture = PmCapture(format="plist", samples=[], warnings=[])
+    more = 0
+
+    def warn(text: str) -> None:
+        nonlocal more
+        if len(capture.warnings) < MAX_WARNINGS:
+            capture.warnings.append(text)
+        else:
+            more += 1
+
+    first_doc: int | None = None
     first_problem: tuple[int, str] | None = None
-    for doc in docs:
+    docs = 0
+    for item in iter_plist_stream(data, final=True):
+        if isinstance(item, str):
+            warn(item)
+            continue
+        if not isinstance(item, PlistDocument):
+            continue
+        doc = item
+        first_doc = doc.line if first_doc is None else first_doc
+        docs += 1
         sample, warning = parse_plist_document(doc, len(capture.samples))
         if warning:
-            capture.warnings.append(warning)
+            warn(warning)
             if sample is None and first_problem is None:
                 first_problem = (doc.line, warning.split(": ", 1)[1])
         if sample is not None:
@@ -448,7 +519,11 @@ def parse_powermetrics_plist(data: bytes) -> PmCapture:
             for key in ("hw_model", "kern_osversion"):
                 if key in sample.system:
                     capture.machine.setdefault(key, sample.system[key])
+    if more:
+        capture.warnings.append(f"{more} more warnings like the ones above left out")
+    if not docs:
+        raise CaptureError("no plist document found (not powermetrics -f plist output)", line=1)
     if not capture.samples:
-        line, why = first_problem or (docs[0].line, "no sample")
+        line, why = first_problem or (first_doc or 1, "no sample")
         raise CaptureError(f"no readable powermetrics sample: {why}", line=line)
     return capture

@@ -635,7 +635,8 @@ class TopStreamParser:
 
 def _date(m: re.Match[str]) -> datetime | None:
     try:
-        return datetime(*(int(g) for g in m.groups()))  # type: ignore[misc]
+        year, month, day, hour, minute, second = (int(g) for g in m.groups())
+        return datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
 

@@ -132,7 +132,7 @@ def modelled_energy_impact(task: PmTask, interval_s: float | None, weights: Any)
     """lagwatch's own (pmenergy) Energy Impact from what powermetrics measured."""
     if not interval_s or weights is None:
         return None
-    from lagwatch.energy.models import pmenergy_energy_impact
+    from lagwatch.energy_models import pmenergy_energy_impact
 
     # QoS classes the model does not know ("disabled": no QoS) weigh as default.
     qos = {name: float(ns) for name, ns in task.qos_ns.items()} if task.qos_ns else None
@@ -280,10 +280,10 @@ class PowermetricsSource:
 
 def _machine_weights() -> Any:
     try:
-        from lagwatch.energy.pmenergy import machine_weights
+        from lagwatch.sources.pmenergy import machine_weights
 
         return machine_weights()[0]
     except Exception:  # the model is a bonus: never let it stop the source
-        from lagwatch.energy.models import PmenergyWeights
+        from lagwatch.energy_models import PmenergyWeights
 
         return PmenergyWeights()

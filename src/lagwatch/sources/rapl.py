@@ -23,14 +23,18 @@ import sys
 import time
 from dataclasses import dataclass
 
-from lagwatch.energy.attribution import RAPL_ENERGY_KEY, RAPL_EPOCH_KEY, RAPL_TIME_KEY
-from lagwatch.energy.models import rapl_delta_uj
+from lagwatch.energy_models import rapl_delta_uj
 from lagwatch.sources.base import SourceError, SourceReading
 
 DEFAULT_ROOT = "/sys/class/powercap"
 _TOP_ZONE = re.compile(r"intel-rapl(-mmio)?:(\d+)")
 # Distinct per source instance (and per lost continuity) within this process.
 _EPOCHS = itertools.count(1)
+
+# System keys the rapl source puts in SourceReading.system.
+RAPL_ENERGY_KEY = "rapl_energy_uj"  # package energy since the source started, unwrapped (uJ)
+RAPL_TIME_KEY = "rapl_time_ns"  # monotonic time of that reading
+RAPL_EPOCH_KEY = "rapl_epoch"  # changes whenever the counter loses continuity
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import plistlib
 from typing import Any
 
 from lagwatch import platform_seam
-from lagwatch.energy.models import BUILTIN_WEIGHTS, COEFFICIENT_KEYS, PmenergyWeights
+from lagwatch.energy_models import BUILTIN_WEIGHTS, COEFFICIENT_KEYS, PmenergyWeights
 
 PMENERGY_DIR = platform_seam.PMENERGY_DIR
 _MAX_PLIST_BYTES = 1 << 20  # the real files are ~1 KB; anything huge is not one of them
@@ -96,7 +96,7 @@ def machine_weights() -> tuple[PmenergyWeights, list[str]]:
     global _machine
     if _machine is not None:
         return _machine, []
-    from lagwatch.energy import darwin
+    from lagwatch.sources import macos_machine as darwin
 
     weights, warnings = load_weights(darwin.board_id(), platform_seam.pmenergy_dir())
     _machine = weights
