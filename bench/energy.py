@@ -22,11 +22,11 @@ from unittest import mock
 
 from lagwatch import ranking as ranking_module
 from lagwatch.energy import attribute
-from lagwatch.sources import pmenergy
 from lagwatch.energy.integrate import EnergyIntegrator
 from lagwatch.energy_models import BUILTIN_WEIGHTS
 from lagwatch.model import ProcessSample, Snapshot
 from lagwatch.ranking import compute_ranking, compute_row
+from lagwatch.sources import pmenergy
 
 S = 1_000_000_000
 

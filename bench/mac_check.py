@@ -900,11 +900,11 @@ def check_iokit_gpu(ctx: Context) -> Result:
 
 
 def check_board_id(ctx: Context) -> Result:
-    from lagwatch.sources import macos_machine as darwin
-    from lagwatch.sources.pmenergy import load_weights
     from lagwatch.parsers.ioreg import parse_ioreg
     from lagwatch.platform_seam import pmenergy_dir
+    from lagwatch.sources import macos_machine as darwin
     from lagwatch.sources.libproc import LibProc, LibprocError
+    from lagwatch.sources.pmenergy import load_weights
 
     try:
         arm64 = LibProc().sysctl_int("hw.optional.arm64") == 1

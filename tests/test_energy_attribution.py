@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from lagwatch.energy import ENERGY_SOURCES, attribute
-from lagwatch.sources import pmenergy as pmenergy_module
 from lagwatch.energy_models import BUILTIN_WEIGHTS
 from lagwatch.model import ProcessSample, Snapshot
 from lagwatch.ranking import compute_ranking, compute_row
+from lagwatch.sources import pmenergy as pmenergy_module
 
 S = 1_000_000_000  # ns per second
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from lagwatch.sources import macos_machine as darwin
 from lagwatch.energy_models import BUILTIN_WEIGHTS, pmenergy_energy_impact
+from lagwatch.sources import macos_machine as darwin
 from lagwatch.sources.pmenergy import PmenergyError, load_weights, parse_weights
 
 BOARD = "Mac-7BA5B2DFE22DDD8C"

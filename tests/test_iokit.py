@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from fake_iokit import FakeIOKit, build
-from lagwatch.sources import macos_machine as darwin
 from lagwatch.parsers.ioreg import parse_ioreg
+from lagwatch.sources import macos_machine as darwin
 from lagwatch.sources.base import SourceError
 from lagwatch.sources.gpu_clients import CLIENT_CLASS, gpu_clients_from_ioreg, gpu_time_by_pid
 from lagwatch.sources.iokit import IOKit

@@ -138,8 +138,8 @@ def builtin_pmenergy_weights() -> Iterator[None]:
     """Activity Monitor's weights are read from this Mac's /usr/share/pmenergy: use lagwatch's
     built-in copy so the macOS cases give the same figures on every machine."""
     try:
-        from lagwatch.sources import pmenergy
         from lagwatch.energy_models import BUILTIN_WEIGHTS
+        from lagwatch.sources import pmenergy
     except ImportError:
         yield
         return

@@ -36,7 +36,6 @@ ENERGY_SOURCES: dict[str, str] = {
 }
 
 
-
 def package_watts(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> float | None:
     """Package power between two snapshots' RAPL readings, or None if they do not chain."""
     try:

@@ -42,7 +42,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lagwatch import kernel_names
-from lagwatch.model import sum_known
 from lagwatch.parsers.errors import CaptureError
 
 NAME_WIDTH = kernel_names.NETTOP_NAME_BYTES  # nettop cuts process names to 15 bytes
