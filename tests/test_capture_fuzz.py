@@ -6,7 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import plistlib
+import re
+import time
+from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -131,7 +135,7 @@ def check(data: bytes, fmt: str) -> None:
     assert result.rankings
     for item in result.rankings:
         out = item.to_json("capture", limit=None)
-        json.dumps(out)
+        json.dumps(out, allow_nan=False)  # strict JSON: a huge number is never an Infinity
         for proc in out["processes"]:
             assert tuple(proc) == PROCESS_KEYS
 
@@ -203,3 +207,136 @@ def test_parsers_raise_only_capture_error(text):
 def test_unmutated_small_captures_rank():
     for data in SMALL:
         assert analyze(data).rankings
+
+
+# -- hostile shapes: deep nesting, signs, huge numbers, repeated markers ----------------------
+#
+# Each example must finish well within its deadline: splitting used to be quadratic in the
+# number of repeated markers (448 KB of "<plist>" took 25 s), and such inputs are drawn here.
+
+HOSTILE = settings(
+    max_examples=120,
+    deadline=timedelta(seconds=8),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+MARKERS = [
+    b"<plist>", b"<?xml", b"</plist>", b"<plist version='1.0'><dict>", b"<key>tasks</key>",
+    b"\0", b"Processes: 1 total\n", b"PID   COMMAND %CPU MEM\n",
+    b"*** Sampled system activity (Mon Oct 23 16:51:12 2023 +0200) (1000.00ms elapsed) ***\n",
+    b"Name                               ID     CPU ms/s\n",
+    b"time,,interface,state,bytes_in,bytes_out,\n", b"&amp;", b"<!--",
+]  # fmt: skip
+_NUMBER = re.compile(rb"\d+(?:\.\d+)?")
+_BOUNDARY = re.compile(rb"(?<=[>\n])")  # an empty match after each tag and line end
+
+
+@st.composite
+def hostile_token(draw, kinds: tuple[str, ...] = ("huge", "sign", "nest", "marker")) -> bytes:
+    kind = draw(st.sampled_from(kinds))
+    if kind == "huge":
+        digits = b"9" * draw(st.integers(20, 600))
+        return digits + draw(st.sampled_from([b"", b"M", b"K+", b".5", b"G-", b"e999"]))
+    if kind == "sign":
+        return draw(st.sampled_from([b"--2", b"-+2", b"+-1", b"--", b"-", b"+", b"-0", b"2-"]))
+    depth = draw(st.integers(50, 1500))
+    if kind == "nest":
+        tag = draw(st.sampled_from([b"array", b"dict"]))
+        inner = b"<key>k</key>" if tag == b"dict" else b""
+        close = draw(st.booleans())
+        return (b"<" + tag + b">" + inner) * depth + (b"</" + tag + b">") * depth * close
+    return draw(st.sampled_from(MARKERS)) * depth
+
+
+@st.composite
+def hostile(
+    draw,
+    bases: list[bytes],
+    kinds: tuple[str, ...] = ("huge", "sign", "nest", "marker"),
+    places: tuple[str, ...] = ("number", "number", "boundary", "anywhere"),
+) -> bytes:
+    """A capture with hostile tokens put in: in place of its numbers, after one of its tags
+    or line ends (where a parser looks), or anywhere."""
+    data = bytes(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(1, 6))):
+        token = draw(hostile_token(kinds))
+        where = draw(st.sampled_from(places))
+        spots = list(_NUMBER.finditer(data) if where == "number" else _BOUNDARY.finditer(data))
+        if spots and where != "anywhere":
+            m = spots[draw(st.integers(0, len(spots) - 1))]
+            data = data[: m.start()] + token + data[m.end() :]
+        else:
+            at = draw(st.integers(0, len(data)))
+            data = data[:at] + token + data[at:]
+    return data
+
+
+@HOSTILE
+@given(hostile(SMALL), st.sampled_from(FORMATS))
+def test_hostile_shapes_in_small_captures(data, fmt):
+    check(data, fmt)
+
+
+@HOSTILE
+@given(hostile(SMALL, kinds=("huge", "sign"), places=("number",)), st.sampled_from(FORMATS))
+def test_huge_and_signed_numbers(data, fmt):
+    check(data, fmt)
+
+
+@HOSTILE
+@given(hostile([PM_PLIST], kinds=("nest",), places=("boundary",)))
+def test_deep_nesting_in_plists(data):
+    check(data, "powermetrics-plist")
+
+
+@HOSTILE
+@given(st.data())
+def test_hostile_shapes_in_real_captures(data):
+    if not REAL:
+        return  # the shared captures are absent here; the small ones above still run
+    check(data.draw(hostile(REAL)), data.draw(st.sampled_from(FORMATS)))
+
+
+@HOSTILE
+@given(
+    st.lists(st.sampled_from(MARKERS), min_size=1, max_size=3),
+    st.sampled_from([5000, 40000]) | st.integers(1000, 40000),
+)
+def test_repeated_markers_alone(markers, times):
+    data = b"".join(markers) * (times // len(markers))
+    for fmt in ("auto", "powermetrics-plist"):
+        check(data, fmt)
+
+
+def test_a_plist_stream_is_split_in_linear_time():
+    """448 KB of "<plist>" took 25 s when each document searched the rest of the stream; four
+    times as much must now take about four times as long, not sixteen (with a wide margin)."""
+    from lagwatch.parsers.powermetrics_plist import split_plist_stream
+
+    def seconds(n: int) -> float:
+        best = float("inf")
+        for _ in range(3):  # the fastest of three: the machine is shared
+            started = time.perf_counter()
+            docs, _, _ = split_plist_stream(b"<plist>" * n)
+            best = min(best, time.perf_counter() - started)
+            assert len(docs) == n
+        return best
+
+    small, large = seconds(16_000), seconds(64_000)
+    assert large < 8 * small + 0.5, (small, large)
+
+
+@pytest.mark.parametrize(
+    ("base", "old", "new"),
+    [
+        (PM_PLIST, b"<array>", b"<array>" * 1000),  # RecursionError before
+        (PM_TEXT, b"   293 ", b"   --2 "),  # a task ID "--2": ValueError before
+        (TOP, b"100M+", b"9" * 400 + b"M+"),  # a 400-digit MEM: OverflowError before
+        (PM_PLIST, b"<real>800.0</real>", b"<integer>" + b"9" * 400 + b"</integer>"),
+        (NETTOP, b"745", b"9" * 400),
+    ],
+    ids=["deep-array", "task-id-minus-minus", "huge-mem", "huge-plist-integer", "huge-bytes"],
+)
+def test_reported_hostile_values_are_warnings_or_capture_errors(base, old, new):
+    data = base.replace(old, new, 1)
+    assert data != base
+    check(data, "auto")

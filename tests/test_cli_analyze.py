@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -164,3 +165,93 @@ def test_lifetime_block_only_is_one_error_line(tmp_path):
     text = SHOW_ALL.read_text()
     path = write(tmp_path, "lifetime.txt", text[: text.index("*** Sampled")])
     one_line_error(run_lagwatch("analyze", str(path)), f"{path}:10:", "sampled interval")
+
+
+# -- hostile input: sizes, special files, malformed values -----------------------------------
+
+
+def test_special_files_are_refused_before_they_are_read(tmp_path):
+    """/dev/zero never ends and a FIFO without a writer blocks forever: refused at once."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        result = run_lagwatch("analyze", path, timeout=30)
+        one_line_error(result, path, "not a capture file", "lagwatch analyze - <")
+    one_line_error(run_lagwatch("analyze", "/dev/zero", timeout=30), "character device")
+    one_line_error(run_lagwatch("analyze", str(fifo), timeout=30), "FIFO")
+
+
+def test_input_size_is_capped_while_reading(tmp_path):
+    path = write(tmp_path, "top.txt", TOP)
+    size = len(TOP.encode())
+    ok = run_lagwatch("analyze", "--json", "--max-bytes", str(size), str(path))
+    assert ok.returncode == 0, ok.stderr
+    over = run_lagwatch("analyze", "--max-bytes", str(size - 1), str(path))
+    one_line_error(over, str(path), f"larger than {size - 1} bytes", "--max-bytes")
+    # Standard input has no size to look at: the cap holds while reading (not slurped whole).
+    piped = run_lagwatch("analyze", "--max-bytes", "1K", "-", input="x" * 5000)
+    one_line_error(piped, "standard input", "larger than 1024 bytes")
+    for bad in ("12Q", "0", "-5", "2T"):
+        result = run_lagwatch("analyze", "--max-bytes", bad, str(path))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, bad
+        assert len(result.stderr.strip().splitlines()) == 1 and "--max-bytes" in result.stderr
+
+
+def _pm_plist(tasks: str, cpu_power: str = "800") -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict>'
+        "<key>elapsed_ns</key><integer>1000000000</integer><key>tasks</key><array>"
+        f"{tasks}</array><key>processor</key><dict><key>cpu_power</key>"
+        f"<integer>{cpu_power}</integer></dict></dict></plist>\n"
+    )
+
+
+PM_TEXT = """\
+*** Sampled system activity (Mon Oct 23 16:51:12 2023 +0200) (1012.07ms elapsed) ***
+
+*** Running tasks ***
+
+Name                               ID     CPU ms/s  User%  Deadlines (<2 ms, 2-5 ms)  Wakeups (Intr, Pkg idle)  GPU ms/s  Energy Impact
+com.apple.Terminal                 293    447.66                                      274.83  120.35            221.74    12.00
+firefox                            84627  77.59     55.55  15.37   2.59               91.42   42.12             204.47    9.00
+ALL_TASKS                          -2     1222.65   65.70  1161.97 15.81              2875.29 132.40            0.00      30.00
+"""  # noqa: E501
+
+
+TASK = ("<dict><key>pid</key><integer>{pid}</integer><key>name</key><string>t{pid}</string>"
+        "<key>cputime_ms_per_s</key><real>{cpu}</real></dict>")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "capture",
+    [
+        # A 1000-deep <array> (was a RecursionError), after a readable sample.
+        _pm_plist(TASK.format(pid=1, cpu=10.0)) + "\0" + _pm_plist("<array>" * 1000),
+        # A task ID "--2" (was a ValueError).
+        PM_TEXT.replace(" 293 ", " --2 "),
+        # A 400-digit MEM (was an OverflowError).
+        TOP.replace("100M ", "9" * 400 + "M "),
+        # 400-digit numbers in a plist (the processor's was an OverflowError).
+        _pm_plist(TASK.format(pid=1, cpu=10.0) + TASK.format(pid=2, cpu="9" * 400), "9" * 400),
+    ],
+    ids=["deep-array", "minus-minus-pid", "huge-mem", "huge-plist-number"],
+)
+def test_malformed_values_are_warnings_or_one_line_errors(tmp_path, capture):
+    path = write(tmp_path, "capture", capture)
+    result = run_lagwatch("analyze", "--json", str(path))
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.returncode in (0, 2), result.stderr
+    for line in result.stderr.splitlines():
+        assert line.startswith("lagwatch"), line
+    if result.returncode == 0:
+        for line in result.stdout.splitlines():
+            json.loads(line)
+
+
+def test_a_flood_of_warnings_is_cut_short(tmp_path):
+    junk = "<plist><dict><key>x</key>" * 1000  # a thousand broken documents
+    path = write(tmp_path, "pm.plist", _pm_plist(TASK.format(pid=1, cpu=10.0)) + junk)
+    result = run_lagwatch("analyze", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 101 and lines[-1].endswith("more warnings not shown")

@@ -78,3 +78,25 @@ def test_database_that_is_not_history_is_refused(tmp_path: Path) -> None:
     assert "not lagwatch history" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.stderr
+
+
+def test_status_says_what_the_running_daemon_lost() -> None:
+    """Ticks dropped, the history file deleted or replaced, read warnings: in one line too."""
+    from lagwatch.cli.status_cmd import one_line
+
+    now = 1_800_000_000.0
+    status = {
+        "db": "/h.db", "daemon": {"running": True, "pid": 42, "started_at": now - 600},
+        "health": "degraded", "write_condition": "stalled",
+        "write_advice": "writing /h.db has not returned (a frozen or hung filesystem?)",
+        "history": None, "top": None, "last_pause": None, "ongoing_rogues": [], "error": None,
+        "dropped_sources": [], "dropped_ticks": 17, "read_warnings": 3,
+        "history_file_change": {"at": now - 120, "what": "deleted", "ticks_lost": 250},
+    }  # fmt: skip
+    line = one_line(status, now=now)
+    assert "degraded: stalled (writing /h.db has not returned" in line
+    assert "history file was deleted 2m ago (250 ticks of this run went with it)" in line
+    assert "17 ticks could not be written (dropped)" in line
+    assert "3 read warnings" in line and "\n" not in line
+    status["history_file_change"]["what"] = "replaced"
+    assert "history file was replaced 2m ago" in one_line(status, now=now)

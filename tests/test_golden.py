@@ -28,7 +28,7 @@ def _recorded(name: str) -> dict[str, Any] | None:
 
 @functools.cache
 def _computed(name: str) -> dict[str, Any]:
-    return make_golden.compute(name)
+    return make_golden.compute(name, _recorded(name))
 
 
 def _cases() -> list[Any]:

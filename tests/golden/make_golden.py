@@ -20,7 +20,12 @@ fixed clock and TZ=UTC, so the outputs depend on nothing but the code:
   exporter's ``/api/now``, ``/api/events`` and ``lagwatch_*`` metrics, from a SQLite history the
   store's Recorder wrote from fixed rankings.
 - ``shared_analyze.json``: sha256 of ``analyze --json`` for the real macOS captures in
-  ../shared/fixtures/macos (never copied into the project, so only a hash is kept).
+  ../shared/fixtures/macos (never copied into the project, so only a hash is kept), taken
+  over the keys the reference printed (their shape is kept beside the hash), so keys added
+  later do not change it.
+
+Diagnosing a difference: run the same command with both trees on the path and diff, e.g.
+``PYTHONPATH=../wt-golden/src python -m lagwatch analyze --json FILE`` against the current code.
 
 Only names that exist in the reference and in the refactored code are imported; where a name
 moved, the new place is tried first.
@@ -606,18 +611,56 @@ def shared_files() -> list[Path]:
     return sorted(p for kind in kinds for p in (SHARED / kind).iterdir() if p.is_file())
 
 
-def shared_analyze_cases() -> dict[str, Any]:
-    """sha256 of `analyze --json` (stdout and stderr) per shared capture: the captures stay out
-    of the project, a hash of what lagwatch makes of them does not quote them."""
+def shape_of(value: Any, path: str = "$", shape: dict[str, list[str]] | None = None) -> Any:
+    """The keys of every object in ``value``, in order, by path (list items share a path)."""
+    shape = {} if shape is None else shape
+    if isinstance(value, dict):
+        keys = shape.setdefault(path, [])
+        keys += [k for k in value if k not in keys]
+        for k, v in value.items():
+            shape_of(v, f"{path}.{k}", shape)
+    elif isinstance(value, list):
+        for v in value:
+            shape_of(v, f"{path}[]", shape)
+    return shape
+
+
+def project(value: Any, shape: dict[str, list[str]], path: str = "$") -> Any:
+    """``value`` with only the keys ``shape`` knows (the reference's), in their order here."""
+    if isinstance(value, dict):
+        known = shape.get(path, [])
+        return {k: project(v, shape, f"{path}.{k}") for k, v in value.items() if k in known}
+    if isinstance(value, list):
+        return [project(v, shape, f"{path}[]") for v in value]
+    return value
+
+
+def shared_analyze_cases(reference: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per shared capture, sha256 of `analyze --json` cut down to the keys the reference
+    printed (the contract grows by added keys): the captures stay out of the project, and a
+    hash of what lagwatch makes of them does not quote them. ``reference``: the recorded
+    document, whose shapes say which keys to keep (None: record, keeping every key)."""
     out: dict[str, Any] = {}
     for path in shared_files():
         rel = str(path.relative_to(SHARED))
         res = run_cli("analyze", "--json", rel, cwd=SHARED)
+        docs = [json.loads(line) for line in res["stdout"].splitlines() if line.strip()]
+        known = (reference or {}).get(rel, {}).get("shape")
+        shape = shape_of(docs) if known is None else known
+        kept = json.dumps(project(docs, shape), separators=(",", ":"))
+        here = shape_of(docs)
+        missing = sorted(
+            f"{where}.{key}"
+            for where, keys in shape.items()
+            for key in keys
+            if key not in here.get(where, [])
+        )
         out[rel] = {
             "exit": res["exit"],
-            "stdout_sha256": hashlib.sha256(res["stdout"].encode()).hexdigest(),
-            "stdout_lines": len(res["stdout"].splitlines()),
-            "stderr_sha256": hashlib.sha256("\n".join(res["stderr"]).encode()).hexdigest(),
+            "json_lines": len(docs),
+            "keys_missing": missing,
+            "json_sha256": hashlib.sha256(kept.encode()).hexdigest(),
+            "shape": shape,
         }
     return out
 
@@ -858,11 +901,12 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-def compute(name: str) -> dict[str, Any]:
+def compute(name: str, reference: dict[str, Any] | None = None) -> dict[str, Any]:
     """One golden document as the code on the path makes it (TZ=UTC), JSON round-tripped so
-    it compares with what a file holds."""
+    it compares with what a file holds. ``reference``: the recorded document, for the outputs
+    kept only as hashes (they are cut down to the keys it recorded first)."""
     with utc():
-        doc = GOLDEN[name]()
+        doc = shared_analyze_cases(reference) if name == "shared_analyze" else GOLDEN[name]()
     return json.loads(json.dumps(doc))
 
 

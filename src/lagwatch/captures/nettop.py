@@ -15,6 +15,7 @@ from statistics import median
 
 from lagwatch.captures.ranking import Analysis, CaptureRanking, decode, rank_samples
 from lagwatch.model import ProcessSample
+from lagwatch.parsers import numbers
 from lagwatch.parsers.nettop import NettopFrame, parse_nettop
 from lagwatch.parsers.top_convert import name_id
 
@@ -27,7 +28,8 @@ def seconds_of_day(text: str | None) -> float | None:
         return None
     try:
         h, m, s = text.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
+        # Bounded readers: not "nan" or a 400-digit hour (an OverflowError later).
+        return numbers.parse_int(h) * 3600 + numbers.parse_int(m) * 60 + numbers.parse_decimal(s)
     except ValueError:
         return None
 

@@ -116,7 +116,7 @@ def command(
     retention: float, pause_threshold: float, source: str | None, verbose: bool,
 ) -> None:  # fmt: skip
     """Record which processes stress this machine, rogue episodes and pauses, until stopped."""
-    from lagwatch.daemon.loop import Daemon, DaemonConfig
+    from lagwatch.daemon.loop import Daemon, DaemonConfig, LatestOnly
     from lagwatch.live import LiveState
     from lagwatch.store import Recorder, Retention, StoreError, default_db_path
     from lagwatch.store.files import UnsafePath
@@ -138,6 +138,7 @@ def command(
     for warning in lock.warnings:
         logging.getLogger("lagwatch.daemon").warning("lock: %s", warning)
     exporter = None
+    notes: list = []
     try:
         sampler = open_sampler(source)
         first = [sampler]
@@ -154,7 +155,15 @@ def command(
         if listen is not None:
             exporter = start_listener(state, listen[0], listen[1], db_path, export_top_k)
         config = DaemonConfig(interval_s=interval, pause_threshold_s=pause_threshold)
-        daemon = Daemon(make_sampler, recorder, state, config, on_health=lambda h: lock.update(**h))
+        # Each lock file's note is written by a thread of its own: the one beside the database
+        # on a frozen disk never holds back the other, which `status` then reads.
+        notes += [LatestOnly(lambda h, write=w: write(**h)) for w in lock.note_writers()]
+
+        def on_health(health: dict) -> None:
+            for box in notes:
+                box.post(health)
+
+        daemon = Daemon(make_sampler, recorder, state, config, on_health=on_health)
         signal.signal(signal.SIGTERM, daemon.request_stop)
         signal.signal(signal.SIGINT, daemon.request_stop)
         where = "" if exporter is None else f", serving {exporter.url}/metrics"
@@ -174,4 +183,6 @@ def command(
     finally:
         if exporter is not None:
             exporter.stop()
+        for box in notes:
+            box.close(timeout_s=1.0)  # a note stuck on a frozen disk is given up
         lock.release()

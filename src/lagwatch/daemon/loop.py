@@ -75,7 +75,7 @@ class Daemon:
         self.on_health = on_health
         self.writer = BackgroundWriter(recorder)
         # The health note is written to files too (the lock's): never from this thread.
-        self._health_box = None if on_health is None else _LatestOnly(on_health)
+        self._health_box = None if on_health is None else LatestOnly(on_health)
         self.read_warnings = ReadWarnings()
         self.writes_finished = True  # False when stopping could not wait for the last writes
         # Pause suspects never include this process or the tools it runs (see ring).
@@ -314,7 +314,7 @@ class Daemon:
                 self._health_box.close(timeout_s=1.0)
 
 
-class _LatestOnly:
+class LatestOnly:
     """Hands the newest value to ``deliver`` on its own thread; values posted while it runs
     replace one another (a health note blocked on a frozen disk never blocks the loop)."""
 

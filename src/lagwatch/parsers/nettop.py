@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lagwatch import kernel_names
+from lagwatch.parsers import numbers
 from lagwatch.parsers.errors import CaptureError
 
 NAME_WIDTH = kernel_names.NETTOP_NAME_BYTES  # nettop cuts process names to 15 bytes
@@ -113,14 +114,14 @@ def parse_bytes(text: str) -> int | None:
     if not text:
         return None
     if text.isdigit():
-        return int(text)
+        return numbers.parse_int(text)
     m = _QUANTITY.match(text)
     if m is None:
         raise ValueError(f"not a byte count: {text!r}")
     unit = m.group(2).upper() or "B"
     if unit not in _UNIT_BYTES:
         raise ValueError(f"unknown byte unit in {text!r}")
-    return int(float(m.group(1)) * _UNIT_BYTES[unit])
+    return int(numbers.bounded(float(m.group(1)) * _UNIT_BYTES[unit], text))
 
 
 def parse_duration_ms(text: str) -> float | None:
@@ -131,14 +132,14 @@ def parse_duration_ms(text: str) -> float | None:
     m = _QUANTITY.match(text)
     if m is None or (m.group(2) or "ms") not in _UNIT_MS:
         raise ValueError(f"not a duration: {text!r}")
-    return float(m.group(1)) * _UNIT_MS[m.group(2) or "ms"]
+    return numbers.bounded(float(m.group(1)) * _UNIT_MS[m.group(2) or "ms"], text)
 
 
 def split_name_pid(text: str) -> tuple[str, int] | None:
     """``"Code Helper (Pl.51458"`` -> ("Code Helper (Pl", 51458): the pid follows the LAST
     dot. None when the text is not ``name.pid``."""
     head, dot, tail = text.rpartition(".")
-    if not dot or not tail.isdigit() or not head:
+    if not dot or not tail.isdigit() or not numbers.is_int(tail) or not head:
         return None
     return head, int(tail)
 

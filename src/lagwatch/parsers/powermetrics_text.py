@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lagwatch.parsers import numbers
 from lagwatch.parsers.errors import CaptureError
 from lagwatch.parsers.powermetrics_model import (
     ALL_TASKS_PID,
@@ -158,7 +159,7 @@ def _text_value(name: str, token: str) -> Any:
         if name in _KNOWN_FIELDS:
             raise ValueError(token)
         return token  # a column lagwatch does not read: kept as printed
-    return float(token)
+    return numbers.parse_decimal(token)  # at most 24 digits: never an infinity
 
 
 def _by_position(values: list[tuple[int, str]], table: _Table) -> list[tuple[str, str]] | None:
@@ -199,7 +200,7 @@ def parse_task_row(text: str, table: _Table, lineno: int) -> tuple[PmTask | None
     if not name or not tokens:
         return None, False, f"line {lineno}: row cut short, skipped"
     pid_text = tokens[0][1]
-    if not pid_text.lstrip("-").isdigit() or not pid_text.isascii() or len(pid_text) > 12:
+    if not numbers.is_int(pid_text, max_digits=12):  # not "--2": one sign at most
         return None, False, f"line {lineno}: no task ID, row skipped"
     pid = int(pid_text)
     values = [(pos, tok) for pos, tok in tokens[1:] if not tok.startswith("[")]
@@ -243,8 +244,12 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def _text_system(stripped: str, system: dict[str, Any]) -> None:
+    read: dict[str, Any] = {}
     with contextlib.suppress(ValueError, OverflowError):  # a damaged figure is no figure
-        _read_system_line(stripped, system)
+        _read_system_line(stripped, read)
+    for key, value in read.items():  # nor is one no float holds (400 digits: an infinity)
+        if not isinstance(value, float) or abs(value) < numbers.LIMIT:
+            system[key] = value
 
 
 def _read_system_line(stripped: str, system: dict[str, Any]) -> None:

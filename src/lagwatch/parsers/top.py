@@ -47,6 +47,7 @@ from itertools import pairwise
 from typing import Any
 
 from lagwatch import kernel_names
+from lagwatch.parsers import numbers
 from lagwatch.parsers.errors import CaptureError
 
 # Every column header top knows (``-stats`` keys and their headers across macOS releases).
@@ -119,7 +120,7 @@ def parse_size(text: str) -> int:
     match = _SIZE.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not a size: {text!r}")
-    value = int(float(match.group(2)) * _SIZE_FACTORS[match.group(3)])
+    value = numbers.scaled_int(match.group(2), _SIZE_FACTORS[match.group(3)], text)
     return -value if match.group(1) else value
 
 
@@ -127,16 +128,18 @@ def parse_cpu_usage_percent(text: str) -> float:
     """A ``CPU usage:`` percentage. top prints the hundredths without zero padding, so a single
     digit after the point is hundredths: ``'13.7'`` is 13.07 (user+sys+idle then sum to 100)."""
     whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()):
-        raise ValueError(f"not a percentage: {text!r}")
+    if not numbers.is_int(whole) or not whole.isdigit() or (frac and not frac.isdigit()):
+        raise ValueError(f"not a percentage: {text[:40]!r}")
     if len(frac) == 1:
         return int(whole) + int(frac) / 100
-    return float(text)
+    return numbers.bounded(float(text), text)
 
 
 def parse_time_ns(text: str) -> int:
     """TIME column: ``'06:34.87'`` (min:s.hundredths), ``'1:02:03'`` (h:min:s) or ``'123 hrs'``."""
     text = text.strip()
+    if len(text) > numbers.MAX_DIGITS + 6:  # a time longer than any top prints is damage
+        raise ValueError(f"not a CPU time: {text[:40]!r}")
     if m := _TIME_MS.fullmatch(text):
         return (int(m[1]) * 60 + int(m[2])) * 10**9 + int(m[3]) * 10**7
     if m := _TIME_HMS.fullmatch(text):
@@ -159,25 +162,21 @@ def _size_cell(text: str) -> tuple[Any, str | None]:
 
 
 def _int_cell(text: str) -> tuple[Any, str | None]:
-    if text.isdigit() and text.isascii():  # the common case, first
+    if text.isdigit() and text.isascii() and len(text) <= numbers.MAX_DIGITS:  # common, first
         return int(text), None
     value, mark = split_mark(text)
-    if not value.lstrip("-").isdigit() or not value.isascii():
-        raise ValueError(f"not an integer: {value!r}")
-    return int(value), mark
+    return numbers.parse_int(value), mark
 
 
 def _float_cell(text: str) -> tuple[Any, str | None]:
     value, mark = split_mark(text)
     if not _DECIMAL.fullmatch(value):
         raise ValueError(f"not a number: {value!r}")
-    return float(value), mark
+    return numbers.bounded(float(value), value), mark
 
 
 def _signed(text: str) -> int:
-    if not text.lstrip("-").isdigit() or not text.isascii() or text.count("-") > 1:
-        raise ValueError(f"not an integer: {text!r}")
-    return int(text)
+    return numbers.parse_int(text)
 
 
 def _pair_cell(text: str) -> tuple[Any, str | None]:
@@ -206,7 +205,7 @@ def _boosts_cell(text: str) -> tuple[Any, str | None]:
 def _other_cell(text: str) -> tuple[Any, str | None]:
     """INSTRS, CYCLES and unknown columns: a plain integer if it is one, else the text."""
     value, mark = split_mark(text)
-    if value.isdigit() and value.isascii():
+    if numbers.is_int(value) and value.isdigit():
         return int(value), mark
     return text, None
 
@@ -220,8 +219,8 @@ def parse_pid(text: str) -> tuple[int, str | None]:
     suffix = None
     if text and text[-1] in PID_SUFFIXES:
         text, suffix = text[:-1], text[-1]
-    if not text.isdigit() or not text.isascii():
-        raise ValueError(f"not a PID: {text!r}")
+    if not text.isdigit() or not numbers.is_int(text):
+        raise ValueError(f"not a PID: {text[:40]!r}")
     return int(text), suffix
 
 
@@ -361,11 +360,12 @@ def _parse_header_line(text: str, system: dict[str, Any]) -> bool:
             system[key] = int(count)
     if m := _LOAD.search(text):
         found = True
-        system["load_avg_1m"], system["load_avg_5m"], system["load_avg_15m"] = (
-            float(m[1]),
-            float(m[2]),
-            float(m[3]),
-        )
+        with contextlib.suppress(ValueError):  # a load no float holds is damage: left out
+            system["load_avg_1m"], system["load_avg_5m"], system["load_avg_15m"] = (
+                numbers.bounded(float(m[1]), m[1]),
+                numbers.bounded(float(m[2]), m[2]),
+                numbers.bounded(float(m[3]), m[3]),
+            )
     if m := _CPU.search(text):
         found = True
         for key, value in zip(("user", "sys", "idle"), m.groups(), strict=True):

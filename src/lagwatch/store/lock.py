@@ -28,6 +28,7 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,26 @@ class DaemonLock:
             with contextlib.suppress(OSError):
                 os.pwrite(fd, data, 0)
                 os.ftruncate(fd, len(data))
+
+    def note_writers(self) -> list[Callable[..., None]]:
+        """For each lock file held, a function rewriting only that file's note with
+        ``changes`` (best effort). The daemon calls each from a thread of its own: a file on a
+        frozen or hung filesystem (the one beside the database) then never holds back the
+        other, and `status` (which reads the freshest note) still sees what happens."""
+
+        def writer(fd: int) -> Callable[..., None]:
+            def write(**changes: Any) -> None:
+                if fd not in self._fds:  # released: the number may belong to another file now
+                    return
+                data = json.dumps({**self.note, **changes, "updated_at": time.time()},
+                                  default=str).encode()  # fmt: skip
+                with contextlib.suppress(OSError):
+                    os.pwrite(fd, data, 0)
+                    os.ftruncate(fd, len(data))
+
+            return write
+
+        return [writer(fd) for fd in self._fds]
 
     def release(self) -> None:
         for fd in self._fds:
