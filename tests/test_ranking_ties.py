@@ -50,3 +50,31 @@ def test_a_higher_score_still_wins_over_any_tie_break():
     rows = [user, kthread]
     sort_rows(rows)
     assert rows[0] is kthread
+
+
+def test_kernel_threads_come_after_user_processes_even_when_closer_to_scoring():
+    kthread = _row(7, ppid=2, memory=0, cpu_percent=4.0)  # 0.8 of the cpu floor: no score yet
+    user = _row(7000, cpu_percent=0.1)
+    assert kthread.score == user.score == 0.0
+    # Without the kernel-thread rule the closer figure would win: the rule decides here.
+    assert scoring.closeness(kthread, 16 * GIB) > scoring.closeness(user, 16 * GIB)
+    rows = [kthread, user]
+    sort_rows(rows, "score", 16 * GIB)
+    assert [r.pid for r in rows] == [7000, 7]
+
+
+def test_identical_rows_fall_back_to_the_pid():
+    rows = [_row(pid, cpu_percent=1.0) for pid in (31, 20, 25)]
+    sort_rows(rows, "score", 16 * GIB)
+    assert [r.pid for r in rows] == [20, 25, 31]
+
+
+def test_other_sort_keys_break_ties_by_score_then_by_the_same_rule():
+    top = _row(43, cpu_percent=4.0)
+    scored = _row(41, cpu_percent=3.0, wakeups_per_s=5000.0)  # same CPU, but it scores
+    bigger = _row(42, memory=80 << 20, cpu_percent=3.0)  # same CPU and score: footprint decides
+    smaller = _row(40, cpu_percent=3.0)
+    assert scored.score > bigger.score == smaller.score == top.score == 0.0
+    rows = [smaller, bigger, scored, top]
+    sort_rows(rows, "cpu", 16 * GIB)
+    assert [r.pid for r in rows] == [43, 41, 42, 40]

@@ -22,7 +22,8 @@ fixed clock and TZ=UTC, so the outputs depend on nothing but the code:
 - ``shared_analyze.json``: sha256 of ``analyze --json`` for the real macOS captures in
   ../shared/fixtures/macos (never copied into the project, so only a hash is kept), taken
   over the keys the reference printed (their shape is kept beside the hash), so keys added
-  later do not change it.
+  later do not change it; and a second sha256 with rows of equal score in pid order
+  (``json_sha256_ties_by_pid``), unchanged when only their order changed (issue 12 item 5).
 
 Diagnosing a difference: run the same command with both trees on the path and diff, e.g.
 ``PYTHONPATH=../wt-golden/src python -m lagwatch analyze --json FILE`` against the current code.
@@ -635,6 +636,30 @@ def project(value: Any, shape: dict[str, list[str]], path: str = "$") -> Any:
     return value
 
 
+def ties_by_pid(docs: list[Any]) -> list[Any]:
+    """``docs`` with every ranking's processes in pid order within each run of equal score, so
+    that a hash of them does not depend on how rows of equal score are ordered (issue 12 item 5
+    changed that order; tests/test_golden.py accepts it only where this hash is unchanged)."""
+    out = []
+    for doc in docs:
+        rows = doc.get("processes") if isinstance(doc, dict) else None
+        if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+            runs = itertools.groupby(rows, key=lambda r: r.get("score"))
+            by_pid = [r for _, run in runs for r in sorted(run, key=_pid_key)]
+            doc = {**doc, "processes": by_pid}
+        out.append(doc)
+    return out
+
+
+def _pid_key(row: dict[str, Any]) -> tuple[bool, int]:
+    pid = row.get("pid")
+    return (not isinstance(pid, int), pid if isinstance(pid, int) else 0)
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, separators=(",", ":")).encode()).hexdigest()
+
+
 def shared_analyze_cases(reference: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per shared capture, sha256 of `analyze --json` cut down to the keys the reference
     printed (the contract grows by added keys): the captures stay out of the project, and a
@@ -647,7 +672,7 @@ def shared_analyze_cases(reference: dict[str, Any] | None = None) -> dict[str, A
         docs = [json.loads(line) for line in res["stdout"].splitlines() if line.strip()]
         known = (reference or {}).get(rel, {}).get("shape")
         shape = shape_of(docs) if known is None else known
-        kept = json.dumps(project(docs, shape), separators=(",", ":"))
+        kept = project(docs, shape)
         here = shape_of(docs)
         missing = sorted(
             f"{where}.{key}"
@@ -659,7 +684,8 @@ def shared_analyze_cases(reference: dict[str, Any] | None = None) -> dict[str, A
             "exit": res["exit"],
             "json_lines": len(docs),
             "keys_missing": missing,
-            "json_sha256": hashlib.sha256(kept.encode()).hexdigest(),
+            "json_sha256": _sha256(kept),
+            "json_sha256_ties_by_pid": _sha256(ties_by_pid(kept)),
             "shape": shape,
         }
     return out
