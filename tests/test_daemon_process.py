@@ -13,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -497,10 +499,25 @@ def freezable(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["losetup", "-d", device], capture_output=True)
 
 
+def metric(url: str, name: str) -> float | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            page = resp.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+    m = re.search(rf"^{name} (\S+)$", page, re.M)
+    return None if m is None else float(m[1])
+
+
 def test_a_frozen_filesystem_neither_stops_sampling_nor_makes_a_pause(freezable: Path) -> None:
+    from exporter_harness import free_port
+
     db = freezable / "h.db"
     logs = freezable.parent  # the log must not be on the frozen filesystem
-    with daemon(db, "--interval", "0.1", "--pause-threshold", "2", logs=logs) as d:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    args = ("--interval", "0.1", "--pause-threshold", "2", "--listen", f"127.0.0.1:{port}")
+    with daemon(db, *args, logs=logs) as d:
         wait_for(lambda: tick_count(db) >= 5, 30, "ticks before the freeze")
         frozen = subprocess.run(["fsfreeze", "-f", str(freezable)], capture_output=True,
                                 text=True)  # fmt: skip
@@ -512,6 +529,22 @@ def test_a_frozen_filesystem_neither_stops_sampling_nor_makes_a_pause(freezable:
             # The note beside the database is on the frozen disk: the runtime one says it.
             wait_for(lambda: (running_daemon(db) or {}).get("write_condition") == "stalled", 30,
                      "the stall in the daemon's note")  # fmt: skip
+            status = subprocess.Popen([*LAGWATCH, "status", "--db", str(db), "--json"],
+                                      stdout=subprocess.PIPE, text=True)  # fmt: skip
+            try:
+                out, _ = status.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                subprocess.run(["fsfreeze", "-u", str(freezable)], check=True)  # lets it end
+                status.kill()
+                status.communicate()
+                pytest.fail("lagwatch status hung on the frozen disk")
+            info = json.loads(out)
+            assert info["health"] == "degraded" and info["write_condition"] == "stalled"
+            # /metrics goes on too, with ticks still counted.
+            before = metric(url, "lagwatch_ticks_total")
+            assert before is not None, d.stderr
+            wait_for(lambda: (metric(url, "lagwatch_ticks_total") or 0) >= before + 5, 30,
+                     "ticks counted in /metrics while frozen")  # fmt: skip
             # The scenario: frozen for 4 s at least (twice the pause threshold).
             wait_for(lambda: time.time() - frozen_at >= 4.0 and d.proc.poll() is None, 30,
                      "four seconds of freeze")  # fmt: skip

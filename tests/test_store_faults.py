@@ -100,6 +100,23 @@ def test_deleted_history_is_said_once_and_a_new_one_started(
     assert integrity(db) == "ok"
 
 
+def test_deleted_while_writes_were_failing_is_said_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "history.db"
+    rec = Recorder(db)
+    assert rec.record(ranking(T0))
+    rec._failed(sqlite3.OperationalError("disk I/O error"))  # a failure closed the file
+    for suffix in ("", *SIDECARS):  # (closing it removed the -wal and -shm)
+        side(db, suffix).unlink(missing_ok=True)
+    rec._retry_at = 0.0  # skip the back-off instead of waiting for it
+    with caplog.at_level(logging.WARNING, logger="lagwatch.store"):
+        assert rec.record(ranking(T0 + 1))
+    assert len(messages(caplog, "was deleted")) == 1
+    rec.close()
+    assert times(db) == [T0 + 1]
+
+
 def test_deleted_folder_is_made_again_private(tmp_path: Path, umask_022) -> None:
     folder = tmp_path / "data" / "lagwatch"
     db = folder / "history.db"

@@ -58,8 +58,7 @@ def _kind(mode: int) -> str:
 
 def _too_big(name: str, max_bytes: int) -> CliError:
     return CliError(
-        f"{name}: larger than {max_bytes} bytes, the most analyze reads (--max-bytes to "
-        "change it)"
+        f"{name}: larger than {max_bytes} bytes, the most analyze reads (--max-bytes to change it)"
     )
 
 

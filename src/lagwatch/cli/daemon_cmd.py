@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
 import os
+import queue
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,8 +52,14 @@ class OneLineFormatter(logging.Formatter):
 def setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(OneLineFormatter("%(asctime)s lagwatch daemon: %(message)s"))
+    # Written by a thread of its own: a log file on a frozen disk (a LaunchAgent's log often
+    # sits on the history's volume) must not stop the sampling loop, whose log calls queue.
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, handler)
+    listener.start()
+    atexit.register(listener.stop)  # what was logged is written before the process ends
     root = logging.getLogger("lagwatch")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [logging.handlers.QueueHandler(records)]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
 
@@ -65,6 +76,10 @@ def start_listener(state, host: str, port: int, db_path: Path, top_k: int):
         why = exc.strerror or exc
         # Bad input like any other (a port in use, an address not of this machine): exit 2.
         raise CliError(f"--listen: cannot listen on {host_port(host, port)}: {why}") from None
+
+
+def _spread(write: Callable[..., None]) -> Callable[[dict[str, Any]], None]:
+    return lambda health: write(**health)
 
 
 EXAMPLES = """\b
@@ -157,7 +172,7 @@ def command(
         config = DaemonConfig(interval_s=interval, pause_threshold_s=pause_threshold)
         # Each lock file's note is written by a thread of its own: the one beside the database
         # on a frozen disk never holds back the other, which `status` then reads.
-        notes += [LatestOnly(lambda h, write=w: write(**h)) for w in lock.note_writers()]
+        notes += [LatestOnly(_spread(w)) for w in lock.note_writers()]
 
         def on_health(health: dict) -> None:
             for box in notes:

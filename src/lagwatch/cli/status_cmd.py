@@ -87,7 +87,12 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
         out["read_warnings"] = note.get("read_warnings")
         out["read_warning_kinds"] = note.get("read_warning_kinds") or {}
     latest = None
-    if path.exists():
+    # A disk that does not take writes (frozen, hung) would hang us too: SQLite readers write
+    # their read marks. The daemon's note (kept off that disk) says so; the history waits.
+    stalled = note is not None and note.get("write_condition") == "stalled"
+    if stalled:
+        out["error"] = "history not read: its disk does not take writes now (frozen or hung?)"
+    elif path.exists():
         try:
             with History(path) as history:
                 span = history.span()

@@ -297,7 +297,9 @@ def _num(d: dict[str, Any], key: str) -> float | None:
 
 def _int(d: dict[str, Any], key: str) -> int | None:
     value = d.get(key)
-    return None if _number(value) is None else int(value)
+    if _number(value) is None:
+        return None
+    return int(value)  # type: ignore[arg-type]  # a bounded int or float (_number says so)
 
 
 def task_from_plist(d: dict[str, Any], coalition: PmCoalition | None = None) -> PmTask | None:

@@ -232,6 +232,8 @@ class Recorder:
         self._file: tuple[int, int] | None = None
         self._sidecars: dict[str, tuple[int, int]] = {}
         self._stale: dict[str, tuple[int, int]] = {}  # ours, left beside a replaced file
+        self._file_gone = False  # the file above was deleted or replaced (and that was said)
+        self._adopting: tuple[int, int] | None = None  # a restored history being taken on
         self._next_watch = 0.0
         self.ticks_in_file = 0  # written to the current file by this run
         self.file_change: dict[str, Any] | None = None  # the last deletion/replacement seen
@@ -373,15 +375,27 @@ class Recorder:
                 self._file = _identity(st)
                 self._sidecars.clear()
                 self.ticks_in_file = 0
+            self._file_gone = False
             self._conn = conn
             self._contexts.clear()
         return self._conn
 
     def _check_path(self) -> None:
         """Before opening the path again: what is there must be the file this run wrote, none
-        (a new history is made), or lagwatch history (a restored backup, adopted). Our own
+        (a new history is made), or lagwatch history (a restored backup, adopted). A change
+        not yet noticed (the file went while writes were failing anyway) is said here. Our own
         -wal/-shm left beside a replaced file go first: opening the file with them there would
         replay our old writes into it."""
+        try:
+            st: os.stat_result | None = os.stat(self.path)  # a symlink --db is followed
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        except OSError:
+            return  # connect_rw will say why
+        if st is not None and _identity(st) == self._file:
+            return
+        if not self._file_gone:
+            self._let_go("deleted" if st is None else "replaced")
         self._remove_stale()
         if self._stale:
             names = ", ".join(f"{self.path}{s}" for s in self._stale)
@@ -389,18 +403,16 @@ class Recorder:
                 f"{names} (left by the history file that was replaced) cannot be removed, so "
                 f"{self.path} is not opened"
             )
-        try:
-            st = os.stat(self.path)  # a --db that is a symlink is followed, as SQLite does
-        except OSError:
-            return  # nothing there (a new history is made), or connect_rw will say why
-        if _identity(st) == self._file:
-            return
+        if st is None:
+            return  # a new history is made
         why = foreign_reason(self.path)
         if why is not None:
             raise ForeignFile(
                 f"{self.path} was replaced by a file that is not lagwatch history ({why})"
             )
-        log.warning("recording goes on into the lagwatch history now at %s", self.path)
+        if self._adopting != _identity(st):
+            self._adopting = _identity(st)
+            log.warning("recording goes on into the lagwatch history now at %s", self.path)
 
     def _let_go(self, what: str) -> None:
         """The file at the path is no longer ours: close ours (SQLite neither checkpoints into
@@ -410,6 +422,7 @@ class Recorder:
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        self._file_gone = True
         self._stale.update(self._sidecars)
         self._sidecars.clear()
         removed = self._remove_stale()
