@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -11,6 +10,7 @@ from lagwatch import sampler as sampler_mod
 from lagwatch.cli import CliError
 from lagwatch.cli.options import interval_option, limit_option, source_option
 from lagwatch.model import Ranking
+from lagwatch.render.json_lines import RankingEncoder
 from lagwatch.sampler import SORT_KEYS, Sampler
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError
@@ -40,8 +40,10 @@ def open_sampler(source: str | None) -> Sampler:
     return sampler
 
 
-def emit_json(ranking: Ranking, limit: int | None) -> None:
-    sys.stdout.write(json.dumps(ranking.to_json(limit), separators=(",", ":")) + "\n")
+def emit_json(ranking: Ranking, limit: int | None, encoder: RankingEncoder | None = None) -> None:
+    # The encoder reuses the text of rows that did not change (every process, every second).
+    text = (encoder or RankingEncoder()).encode(ranking, limit)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -62,8 +64,9 @@ def command(
     sampler = open_sampler(source)
     try:
         if as_json:
+            encoder = RankingEncoder()
             for n, ranking in enumerate(sampler.rankings(interval, sort), start=1):
-                emit_json(ranking, limit)
+                emit_json(ranking, limit, encoder)
                 if count is not None and n >= count:
                     break
         else:
