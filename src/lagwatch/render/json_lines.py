@@ -29,18 +29,15 @@ class RankingEncoder:
     def encode(self, ranking: Ranking, limit: int | None = None) -> str:
         head = ranking.to_json(limit=0)  # every top-level key, processes empty
         rows = ranking.processes if limit is None else ranking.processes[:limit]
-        texts = self._texts
+        get = self._texts.get
         kept: dict[int, tuple[ProcessRow, tuple, str]] = {}
         parts = []
-        for row in rows:
-            values = _VALUES(row)
-            hit = texts.get(id(row))
-            if hit is not None and hit[0] is row and hit[1] == values:
-                text = hit[2]
-            else:
-                text = _encode(dict(zip(PROCESS_KEYS, values, strict=True)))
-            kept[id(row)] = (row, values, text)
-            parts.append(text)
+        for row, values in zip(rows, map(_VALUES, rows), strict=True):
+            hit = get(id(row))
+            if hit is None or hit[0] is not row or hit[1] != values:
+                hit = (row, values, _encode(dict(zip(PROCESS_KEYS, values, strict=True))))
+            kept[id(row)] = hit  # a hit is kept as it is: nothing new to track per row
+            parts.append(hit[2])
         self._texts = kept  # only this ranking's rows: the cache never outgrows one ranking
         body = _encode(head)
         # JSON escapes every quote inside strings, so this text can only be the key itself.
