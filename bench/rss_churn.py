@@ -128,8 +128,9 @@ def main() -> int:
     elapsed, cpu_used = samples[-1][0], samples[-1][3]
     print()
     print(f"processes started during the run: {started}")
+    slope = slope_per_hour([t for t, _ in fit], rss)
     print(f"daemon RSS after warm-up: first {rss[0]:.1f} MB, min {min(rss):.1f}, max "
-          f"{max(rss):.1f}, last {rss[-1]:.1f}; slope {slope_per_hour([t for t, _ in fit], rss):+.2f} MB/hour; "
+          f"{max(rss):.1f}, last {rss[-1]:.1f}; slope {slope:+.2f} MB/hour; "
           f"peak (VmHWM) {samples[-1][1]['VmHWM']:.1f} MB")  # fmt: skip
     print(f"descriptors: first {samples[0][2]}, last {samples[-1][2]}; daemon CPU "
           f"{100 * cpu_used / elapsed:.2f} % of a core over {elapsed:.0f} s")  # fmt: skip
