@@ -374,3 +374,36 @@ def test_sweep_mode_is_in_the_readings_system_facts():
     line = procfs.describe_sweep("procfs", src.sweep_info())
     assert line.startswith("procfs sweep: kept-fds")
     src.close()
+
+
+# -- which file decides, on fake trees ------------------------------------------------------
+
+
+def test_process_without_a_readable_schedstat_is_read_in_full(tmp_path):
+    from test_procfs_source import fake_root, write_proc
+
+    root = fake_root(tmp_path)
+    (root / "self" / "schedstat").write_text("0 0 1\n")
+    write_proc(root, 10, vol=5)  # no /proc/10/schedstat
+    src = ProcfsSource(str(root))
+    assert src.read().processes[0].wakeups == 5
+    write_proc(root, 10, vol=9)
+    assert src.read().processes[0].wakeups == 9  # never a stale sample
+
+
+def test_process_down_to_one_thread_is_then_decided_by_schedstat(tmp_path):
+    from test_procfs_source import fake_root, write_proc
+
+    root = fake_root(tmp_path)
+    (root / "self" / "schedstat").write_text("0 0 1\n")
+    write_proc(root, 10, vol=5, threads=3)
+    (root / "10" / "schedstat").write_text("1000 0 7\n")
+    src = ProcfsSource(str(root))
+    src.read()
+    assert src._pids["10"].fds[3] < 0  # several threads: schedstat is not kept
+    write_proc(root, 10, vol=6, threads=1)
+    assert src.read().processes[0].wakeups == 6  # read in full: it changed
+    assert src.read().processes[0].wakeups == 6  # schedstat remembered from here
+    write_proc(root, 10, vol=8, threads=1)  # (a real kernel cannot do this without a run)
+    assert src.read().processes[0].wakeups == 6  # schedstat unchanged: not read again
+    assert src._pids["10"].fds[3] >= 0

@@ -520,12 +520,13 @@ class ProcfsSource:
             # Read before stat: a run between the two reads then shows at the next tick.
             try:
                 sched = self._read(entry, state, _SCHED, True)
-            except _Denied:
+            except (_Denied, _Gone, OSError):
+                # Reading stat says whether it is gone; if it is not, schedstat is not
+                # readable for this process: it is read in full on every tick.
                 fds[_SCHED] = _REFUSED
-            except (_Gone, OSError):
-                pass  # reading stat says whether it is gone
             if (
                 state.single
+                and sched is not None
                 and sched == state.last_sched
                 and not (orphaned and state.args[_PPID] in orphaned)  # type: ignore[index]
             ):
@@ -560,14 +561,17 @@ class ProcfsSource:
                 return self._read_full(entry, None, None, now, work, orphaned)
             state.starttime = args[1]
             state.args = args
-            state.last_texts = texts
             if args[_STATE] == "zombie":
                 self._dead.add(state.pid)  # its children are re-parented now
                 orphaned.add(state.pid)
         state.last_sched = sched
         state.active_at = self._sweep
         threads = args[_THREADS]
-        state.single = threads == 1 and sched is not None and self.reuse_unchanged
+        # Single-threaded: schedstat decides from the next tick on (read first then, even if
+        # it was not read this time). Its texts are not kept: it is read in full only after it
+        # ran, when they have changed anyway (and 10 000 status texts are 15 MB).
+        state.single = threads == 1 and self._schedstat and fds[_SCHED] != _REFUSED
+        state.last_texts = None if state.single else texts
         if threads != 1 and fds[_SCHED] >= 0:
             self._close(state, _SCHED)  # the main thread's schedstat says nothing here
         sample = ProcessSample(*args)
