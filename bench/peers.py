@@ -20,6 +20,7 @@ import argparse
 import os
 import platform
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -177,6 +178,9 @@ def stop(sleepers: list[subprocess.Popen]) -> None:
 
 
 def main() -> int:
+    # SIGTERM (or SIGINT, ignored in background jobs) ends the run through the finally blocks,
+    # which stop every process it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--procs", default="1000,5000,10000", help="sleeping processes per size")
     ap.add_argument("--seconds", type=float, default=20.0, help="window per tool")

@@ -15,6 +15,7 @@ import argparse
 import os
 import platform
 import random
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -61,6 +62,9 @@ def slope_per_hour(ts: list[float], ys: list[float]) -> float:
 
 
 def main() -> int:
+    # SIGTERM (or SIGINT, ignored in background jobs) ends the run through the finally blocks,
+    # which stop every process it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--procs", type=int, default=10000)
     ap.add_argument("--churn", type=int, default=50, help="processes started per second")

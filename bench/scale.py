@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -94,6 +95,9 @@ def run_round(ticks: int, interval: float, warm: int, tmp: Path) -> dict[str, fl
 
 
 def main() -> int:
+    # SIGTERM (or SIGINT, ignored in background jobs) ends the run through the finally blocks,
+    # which stop every process it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--small", type=int, default=1000)
     ap.add_argument("--large", type=int, default=10000)
