@@ -109,15 +109,18 @@ _LIMITED = textwrap.dedent(
     """
     import json, os, resource, sys
     from lagwatch.sources.procfs import ProcfsSource
-    soft, hard, hog = (int(a) for a in sys.argv[1:4])
+    soft, hard, hog, nsources = (int(a) for a in sys.argv[1:5])
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     held = [os.open("/dev/null", os.O_RDONLY) for _ in range(hog)]
-    src = ProcfsSource()
+    # Every process read in full on every tick: each keeps three descriptors per process.
+    sources = [ProcfsSource(reuse_unchanged=n == 0) for n in range(nsources)]
     counts = []
     for _ in range(4):
-        reading = src.read()
-        listed = sum(1 for e in os.listdir("/proc") if e.isdigit())
-        counts.append((len(reading.processes), listed, len(reading.warnings)))
+        for src in sources:
+            reading = src.read()
+            listed = sum(1 for e in os.listdir("/proc") if e.isdigit())
+            counts.append((len(reading.processes), listed, len(reading.warnings)))
+    src = sources[0]
     info = src.sweep_info()
     info["counts"] = counts
     info["soft_now"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -126,9 +129,9 @@ _LIMITED = textwrap.dedent(
 )
 
 
-def _limited(soft: int, hard: int, hog: int = 0) -> dict:
+def _limited(soft: int, hard: int, hog: int = 0, sources: int = 1) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", _LIMITED, str(soft), str(hard), str(hog)],
+        [sys.executable, "-c", _LIMITED, str(soft), str(hard), str(hog), str(sources)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -174,6 +177,13 @@ def test_descriptors_held_elsewhere_in_the_process_do_not_stop_the_sweep():
     info = _limited(limit, limit, hog=limit - 100)
     _assert_every_process_read(info)
     assert info["descriptors_kept"] <= 100
+
+
+def test_sources_in_one_process_share_its_descriptor_limit():
+    limit = _processes() * 2 + 300  # room for one source's schedstat files, not for three more
+    info = _limited(limit, limit, sources=3)
+    _assert_every_process_read(info)
+    assert info["descriptors_kept"] <= info["descriptor_budget"] < limit
 
 
 # -- threads: a tick's per-thread reads are bounded ----------------------------------------

@@ -1,11 +1,12 @@
-"""How many /proc descriptors the procfs source may keep open across ticks.
+"""How many /proc descriptors may be kept open across ticks, for the whole process.
 
 Keeping a descriptor saves an open and a close on every read (procfs regenerates the text on
-each ``pread``), but each one counts against ``RLIMIT_NOFILE`` and holds a page of kernel
-memory. The budget is the soft limit minus a reserve for everything else the process opens
-(the database, HTTP clients, other sources). When it runs out, the soft limit is raised towards
-the hard limit; where that is not allowed, the caller keeps fewer descriptors and opens the
-rest per read.
+each ``pread``), but each one counts against ``RLIMIT_NOFILE``, a per-process limit, and holds a
+page of kernel memory. The budget is the soft limit minus a reserve for everything else the
+process opens (the database, HTTP clients, other sources, listing /proc itself); every source
+that keeps descriptors draws on the same one (``shared()``). When it runs out, the soft limit
+is raised towards the hard limit; where that is not allowed, callers keep fewer descriptors and
+open the rest per read.
 """
 
 from __future__ import annotations
@@ -25,23 +26,18 @@ def _reserve(soft: int) -> int:
 
 
 class DescriptorBudget:
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.kept = 0  # descriptors the caller holds now
+    def __init__(self) -> None:
+        self.kept = 0  # descriptors held by every caller together
         self.soft, self.hard = _getrlimit()
-        self.limit = self.soft - _reserve(self.soft) if enabled else 0
-        self.refused = 0  # keeps refused since the last take_refused()
+        self.limit = self.soft - _reserve(self.soft)
         self.raised_from: int | None = None  # the soft limit before lagwatch raised it
 
     def may_keep(self, room: int = 0) -> bool:
         """Whether one more descriptor may be kept, leaving ``room`` for more important ones;
         raises the soft limit first when that helps."""
-        if not self.enabled:
-            return False
-        if self.kept + room < self.limit or (self.grow() and self.kept + room < self.limit):
+        if self.kept + room < self.limit:
             return True
-        self.refused += 1
-        return False
+        return self.grow() and self.kept + room < self.limit
 
     def grow(self) -> bool:
         """Raise the soft limit towards the hard one (doubling: few calls, no more than
@@ -62,14 +58,22 @@ class DescriptorBudget:
         return True
 
     def out_of_descriptors(self) -> None:
-        """open() failed with EMFILE below the budget: the rest of the process holds more than
-        the reserve. Lower the budget to what is kept now, less a margin to give back."""
+        """An open() failed with EMFILE: the rest of the process holds more than the reserve.
+        Raise the limit if possible, else lower the budget below what is kept now; the caller
+        gives back what it kept beyond it."""
         if not self.grow():
-            self.limit = max(0, min(self.limit, self.kept - 64))
+            self.limit = max(0, min(self.limit, self.kept) - _reserve(self.soft) // 4)
 
-    def take_refused(self) -> int:
-        n, self.refused = self.refused, 0
-        return n
+
+_SHARED: DescriptorBudget | None = None
+
+
+def shared() -> DescriptorBudget:
+    """The process's one budget (RLIMIT_NOFILE is per process, not per source)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = DescriptorBudget()
+    return _SHARED
 
 
 def _getrlimit() -> tuple[int, int]:

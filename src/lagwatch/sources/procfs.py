@@ -40,8 +40,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from lagwatch.model import ProcessSample
+from lagwatch.sources import fd_budget
 from lagwatch.sources.base import SourceError, SourceReading
-from lagwatch.sources.fd_budget import DescriptorBudget
 from lagwatch.sources.procfs_threads import ThreadCounts, share, thread_budget
 
 try:  # Unix-only modules: this module must still import everywhere.
@@ -242,6 +242,10 @@ class _Denied(Exception):
 _STAT, _STATUS, _IO, _SCHED = 0, 1, 2, 3
 _FILES = ("stat", "status", "io", "schedstat")
 _REFUSED = -2  # a descriptor slot whose file the kernel refused: not retried for this process
+# Whether a read keeps its descriptor: a file read on every tick (schedstat, a multi-threaded
+# process's files) first; the files of a process read after it ran, while room is left for
+# every process's schedstat; a new process's files not at all (most never run again soon).
+_KEEP_FIRST, _KEEP_IF_ROOM, _NO_KEEP = 2, 1, 0
 _MODE_MEMORY = 60  # sweeps a refused descriptor keeps the mode "partial"
 _EVICT_EVERY = 16  # sweeps between passes closing the descriptors of long-idle processes
 _IDLE_SWEEPS = 32  # ...idle for this many sweeps (only its schedstat stays open)
@@ -299,7 +303,8 @@ class ProcfsSource:
         self._users: dict[int, str | None] = {}
         self._memory_total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self._cpu_count = os.cpu_count() or 1
-        self._fds = DescriptorBudget(enabled=keep_fds)
+        self._fds = fd_budget.shared()  # one RLIMIT_NOFILE per process, shared by sources
+        self._refused = 0  # keeps refused in this sweep
         self._probes_kept = 0  # schedstat descriptors among the kept ones
         self._room = 0  # descriptors left for schedstat files not yet kept
         self._sweep = 0
@@ -328,7 +333,7 @@ class ProcfsSource:
             "sweep_mode": self.sweep_mode,
             "processes": len(self._pids),
             "descriptors_kept": fds.kept,
-            "descriptor_budget": fds.limit,
+            "descriptor_budget": fds.limit if self.keep_fds else 0,
             "nofile_soft_limit": fds.soft,
             "nofile_hard_limit": fds.hard,
             "nofile_soft_limit_was": fds.raised_from,
@@ -338,9 +343,9 @@ class ProcfsSource:
 
     # -- file access -----------------------------------------------------------------------
 
-    def _read(self, entry: str, state: _PidState, which: int, every_tick: bool) -> bytes:
-        """Read one /proc/PID file, through a kept descriptor when possible. ``every_tick``:
-        the file is read on every tick (worth a descriptor before the others)."""
+    def _read(self, entry: str, state: _PidState, which: int, keep: int) -> bytes:
+        """Read one /proc/PID file, through a kept descriptor when possible; ``keep`` says
+        whether a newly opened one is kept (_KEEP_FIRST, _KEEP_IF_ROOM, _NO_KEEP)."""
         fds = state.fds
         fd = fds[which]
         if fd >= 0:
@@ -360,28 +365,40 @@ class ProcfsSource:
         except OSError as exc:
             if exc.errno not in (errno.EMFILE, errno.ENFILE):
                 raise _classify(exc) from None
-            # The rest of the process holds more descriptors than the reserve: give back the
-            # idle processes' and try once more.
-            self._fds.out_of_descriptors()
-            self._evict(0)
+            # The rest of the process holds more descriptors than the reserve: give some back
+            # and try once more.
+            self._out_of_descriptors()
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             data = os.pread(fd, _READ_SIZE, 0)
         except OSError as exc:
             os.close(fd)
             raise _classify(exc) from None
-        probe = which == _SCHED
-        if self._fds.may_keep(0 if probe or every_tick else self._room):
+        if not self.keep_fds or keep == _NO_KEEP:
+            os.close(fd)
+        elif self._fds.may_keep(0 if keep == _KEEP_FIRST else self._room):
             fds[which] = fd
             self._fds.kept += 1
-            if probe:
+            if which == _SCHED:
                 self._probes_kept += 1
                 self._room -= 1
         else:
             os.close(fd)
-            if probe and self.keep_fds:
+            self._refused += 1
+            if which == _SCHED:
                 self._partial_at = self._sweep
         return data
+
+    def _out_of_descriptors(self) -> None:
+        """EMFILE: lower the budget (or raise the limit) and give back the descriptors kept
+        beyond it, the ones read least often first (all but schedstat, then schedstat)."""
+        self._fds.out_of_descriptors()
+        self._partial_at = self._sweep
+        for which in (_STAT, _STATUS, _IO, _SCHED):
+            for state in self._pids.values():
+                if self._fds.kept <= self._fds.limit:
+                    return
+                self._close(state, which)
 
     def _close(self, state: _PidState, which: int) -> None:
         fd = state.fds[which]
@@ -425,11 +442,18 @@ class ProcfsSource:
     # -- reading ---------------------------------------------------------------------------
 
     def read(self) -> SourceReading:
+        self._sweep += 1
         try:
-            entries = os.listdir(self.proc_root)
+            try:
+                entries = os.listdir(self.proc_root)
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    raise
+                self._out_of_descriptors()
+                entries = os.listdir(self.proc_root)
         except OSError as exc:
             raise SourceError(f"cannot list {self.proc_root}: {exc.strerror}") from exc
-        self._sweep += 1
+        self._refused = 0
         now = time.monotonic()
         samples: list[ProcessSample] = []
         warnings: list[str] = []
@@ -488,7 +512,7 @@ class ProcfsSource:
                 self._dead.add(self._pids[entry].pid)
                 self._forget(entry)
         self._read_threads(work, len(samples), now)
-        if self._fds.take_refused() and self._sweep - self._evicted_at >= _EVICT_EVERY // 2:
+        if self._refused and self._sweep - self._evicted_at >= _EVICT_EVERY // 2:
             self._evict(2)  # short of descriptors: give back all but the busiest processes'
         elif self._sweep - self._evicted_at >= _EVICT_EVERY:
             self._evict(_IDLE_SWEEPS)
@@ -519,7 +543,7 @@ class ProcfsSource:
         ):
             # Read before stat: a run between the two reads then shows at the next tick.
             try:
-                sched = self._read(entry, state, _SCHED, True)
+                sched = self._read(entry, state, _SCHED, _KEEP_FIRST)
             except (_Denied, _Gone, OSError):
                 # Reading stat says whether it is gone; if it is not, schedstat is not
                 # readable for this process: it is read in full on every tick.
@@ -531,23 +555,24 @@ class ProcfsSource:
                 and not (orphaned and state.args[_PPID] in orphaned)  # type: ignore[index]
             ):
                 return ProcessSample(*state.args)  # type: ignore[misc]
-        every_tick = not state.single and state.args is not None
+        # A new process's files are not kept: most are not read in full again soon.
+        keep = _NO_KEEP if state.args is None else _KEEP_IF_ROOM if state.single else _KEEP_FIRST
         try:
-            stat = self._read(entry, state, _STAT, every_tick)
+            stat = self._read(entry, state, _STAT, keep)
             if len(stat) == _READ_SIZE:  # not all of it: unknown shape, skip
                 raise ValueError("stat longer than expected")
         except _Denied:
             raise _Gone from None  # stat is world-readable; denied means hidden (hidepid)
         restricted = False
         try:
-            status = self._read(entry, state, _STATUS, every_tick)
+            status = self._read(entry, state, _STATUS, keep)
         except _Denied:
             status = b""
             restricted = True
         io = b""
         if fds[_IO] != _REFUSED:
             try:
-                io = self._read(entry, state, _IO, every_tick)
+                io = self._read(entry, state, _IO, keep)
             except _Denied:
                 fds[_IO] = _REFUSED
         if fds[_IO] == _REFUSED:
