@@ -42,7 +42,12 @@ from typing import Any
 from lagwatch.model import ProcessSample
 from lagwatch.sources import fd_budget
 from lagwatch.sources.base import SourceError, SourceReading
-from lagwatch.sources.procfs_threads import ThreadCounts, share, thread_budget
+from lagwatch.sources.procfs_threads import (
+    MIN_THREAD_READS,
+    ThreadCounts,
+    share,
+    thread_budget,
+)
 
 try:  # Unix-only modules: this module must still import everywhere.
     import pwd
@@ -287,6 +292,7 @@ class ProcfsSource:
         thread_refresh_s: float = 5.0,
         reuse_unchanged: bool = True,
         thread_reads_per_tick: int | None = None,
+        thread_cpu_share: float | None = 0.5,
     ) -> None:
         if reason := probe(proc_root):
             raise SourceError(reason)
@@ -296,6 +302,9 @@ class ProcfsSource:
         self.reuse_unchanged = reuse_unchanged  # off only to measure the worst case
         # None: thread_budget(processes). Set to bound per-thread reads to a fixed number.
         self.thread_reads_per_tick = thread_reads_per_tick
+        # Per-thread reads of a tick stop once they cost this share of the sweep's own CPU time
+        # (None: only the count bounds them; tests that count reads use that).
+        self.thread_cpu_share = thread_cpu_share
         # schedstat needs CONFIG_SCHED_INFO; without it every file is read every tick.
         self._schedstat = reuse_unchanged and os.path.exists(f"{proc_root}/self/schedstat")
         self._ns_per_tick = 1e9 / os.sysconf("SC_CLK_TCK")
@@ -339,6 +348,7 @@ class ProcfsSource:
             "nofile_soft_limit_was": fds.raised_from,
             "thread_reads_last_tick": self.thread_reads,
             "thread_read_budget": self.thread_budget,
+            "thread_cpu_share": self.thread_cpu_share,
         }
 
     # -- file access -----------------------------------------------------------------------
@@ -454,6 +464,7 @@ class ProcfsSource:
         except OSError as exc:
             raise SourceError(f"cannot list {self.proc_root}: {exc.strerror}") from exc
         self._refused = 0
+        started = time.thread_time()
         now = time.monotonic()
         samples: list[ProcessSample] = []
         warnings: list[str] = []
@@ -511,7 +522,7 @@ class ProcfsSource:
             for entry in [e for e in self._pids if e not in listed]:
                 self._dead.add(self._pids[entry].pid)
                 self._forget(entry)
-        self._read_threads(work, len(samples), now)
+        self._read_threads(work, len(samples), now, time.thread_time() - started)
         if self._refused and self._sweep - self._evicted_at >= _EVICT_EVERY // 2:
             self._evict(2)  # short of descriptors: give back all but the busiest processes'
         elif self._sweep - self._evicted_at >= _EVICT_EVERY:
@@ -670,14 +681,22 @@ class ProcfsSource:
         return vol, vol + invol
 
     def _read_threads(
-        self, work: list[tuple[_PidState, ProcessSample, int]], processes: int, now: float
-    ) -> None:
+        self, work: list[tuple[_PidState, ProcessSample, int]], processes: int, now: float,
+        sweep_cpu_s: float,
+    ) -> None:  # fmt: skip
         """Per-thread reads for the processes that need them, within the tick's budget: the
         ones that used CPU first, then refreshes; fair shares within each group."""
         budget = self.thread_reads_per_tick
         if budget is None:
             budget = thread_budget(processes)
         self.thread_budget = budget
+        stop = None
+        if self.thread_cpu_share is not None:
+            deadline = time.thread_time() + self.thread_cpu_share * sweep_cpu_s
+
+            def stop() -> bool:
+                return time.thread_time() > deadline
+
         reads = 0
         for priority in (2, 1):
             group = [w for w in work if w[2] == priority]
@@ -685,11 +704,13 @@ class ProcfsSource:
                 continue
             wants = [max(0, (w[1].threads or 1) - 1) for w in group]
             for (state, sample, _), quota in zip(group, share(wants, budget - reads), strict=True):
+                if stop is not None and reads >= MIN_THREAD_READS and stop():
+                    break
                 counts = state.threads
                 assert counts is not None
                 reads += counts.read(
                     f"{self.proc_root}/{state.pid}/task", str(state.pid), quota, now,
-                    fresh=state.born == self._sweep > 1,
+                    fresh=state.born == self._sweep > 1, stop=stop,
                 )  # fmt: skip
                 wakeups, ctx = self._switches(state)
                 if wakeups != sample.wakeups or ctx != sample.ctx_switches:
@@ -719,7 +740,12 @@ def describe_sweep(source: str, info: dict[str, Any]) -> str:
     return (
         f"{source} sweep: {mode}: {how}; {info['descriptors_kept']} kept of a budget of "
         f"{info['descriptor_budget']}, {limits}; {info['thread_reads_last_tick']} per-thread "
-        f"reads last tick (at most {info['thread_read_budget']})."
+        f"reads last tick (at most {info['thread_read_budget']}"
+        + (
+            f", or {info['thread_cpu_share']:.0%} of the sweep's CPU time)."
+            if info.get("thread_cpu_share") is not None
+            else ")."
+        )
     )
 
 

@@ -7,7 +7,9 @@ grow with threads (one process with 20 000 threads would cost more than 10 000 p
 - threads are read only when the process's own counters say something happened (its CPU time
   moved), or every ``refresh_s`` to catch threads that switch without using measurable CPU;
 - a tick reads at most a budget of thread files, which grows with the number of processes, not
-  threads (``thread_budget``), shared fairly between the processes that need reads;
+  threads (``thread_budget``), shared fairly between the processes that need reads, and stops
+  early once they have cost a share of what the sweep of every process cost (a thread's status
+  costs several times a process's idle check, more in a process with thousands of threads);
 - a process with more threads than its share is read in passes over its threads: the threads
   whose counts moved at their last read ("hot") first, then the next ones in turn.
 
@@ -21,6 +23,7 @@ reads of them are lost (the kernel folds them into counts /proc does not show).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _READ_SIZE = 8192
@@ -28,8 +31,9 @@ _VOL = b"\nvoluntary_ctxt_switches:"
 _INVOL = b"\nnonvoluntary_ctxt_switches:"
 
 # Thread-file reads allowed per tick: at least this many, or this share of the process count.
-MIN_THREAD_READS = 256
+MIN_THREAD_READS = 32
 THREAD_READS_PER_PROCESS = 0.25
+CHECK_EVERY = 16  # reads between looks at the clock when a tick's CPU share is capped
 
 
 def thread_budget(processes: int) -> int:
@@ -66,6 +70,7 @@ class ThreadCounts:
     listed: bool = False  # a listing was taken before (new threads since then count in full)
     pass_done_at: float = float("-inf")
     last_cpu: int = -1  # the process's CPU time at the last tick
+    hot_read_at: float = float("nan")  # the tick whose reads began with the hot threads
 
     def due(self, cpu: int, now: float, refresh_s: float) -> int:
         """0: no reads needed; 2: the process used CPU since the last tick; 1: a pass is under
@@ -78,9 +83,13 @@ class ThreadCounts:
             return 1
         return 0
 
-    def read(self, task_dir: str, leader: str, quota: int, now: float, fresh: bool) -> int:
-        """Read up to ``quota`` thread files; return how many were read. ``fresh``: the
-        process appeared in this tick, so all of its threads' counts are new."""
+    def read(
+        self, task_dir: str, leader: str, quota: int, now: float, fresh: bool,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:  # fmt: skip
+        """Read up to ``quota`` thread files, fewer if ``stop()`` says so (asked every
+        CHECK_EVERY reads); return how many were read. ``fresh``: the process appeared in this
+        tick, so all of its threads' counts are new."""
         if quota <= 0:
             return 0
         if self.order is None:
@@ -100,30 +109,37 @@ class ThreadCounts:
             self.order, self.cursor, self.listed = tids, 0, True
         order = self.order
         batch: list[str] = []
-        if len(order) > quota and self.hot:
+        cursor = self.cursor
+        marks: list[int] = []  # the pass's position after each entry of the batch
+        if len(order) > quota and self.hot and self.hot_read_at != now:
             # More threads than reads: the ones that moved last time first (up to half).
+            self.hot_read_at = now
             for tid in self.hot:
                 if len(batch) >= quota // 2:
                     break
                 batch.append(tid)
+                marks.append(cursor)
         taken = set(batch)
-        cursor = self.cursor
         while len(batch) < quota and cursor < len(order):
             tid = order[cursor]
             cursor += 1
             if tid not in taken:
                 batch.append(tid)
-        self.cursor = cursor
-        if cursor >= len(order):
+                marks.append(cursor)
+        done = self._credit(task_dir, batch, stop)
+        if done:
+            self.cursor = marks[done - 1]
+        if self.cursor >= len(order):
             self.order = None
             self.pass_done_at = now
-        self._credit(task_dir, batch)
-        return len(batch)
+        return done
 
-    def _credit(self, task_dir: str, tids: list[str]) -> None:
+    def _credit(self, task_dir: str, tids: list[str], stop: Callable[[], bool] | None) -> int:
         counts, hot = self.counts, self.hot
         flags = os.O_RDONLY | os.O_CLOEXEC
-        for tid in tids:
+        for n, tid in enumerate(tids):
+            if stop is not None and n and n % CHECK_EVERY == 0 and stop():
+                return n
             try:
                 fd = os.open(f"{task_dir}/{tid}/status", flags)
                 try:
@@ -152,6 +168,7 @@ class ThreadCounts:
             hot.pop(tid, None)
             if moved:
                 hot[tid] = None  # to the end: the hot threads are read in turn
+        return len(tids)
 
 
 def share(wants: list[int], budget: int) -> list[int]:
