@@ -6,7 +6,10 @@ file. Reference in the same run: the same ticks as `lagwatch top --json` lines (
 the raw contract would cost). Then thins as the retention pass would 1.5 and 8 days later, and
 estimates the steady 30-day size.
 
-    .venv/bin/python bench/db_growth.py [--ticks 86400] [--capture 40] [--worst]
+    .venv/bin/python bench/db_growth.py [--ticks 86400] [--capture 40] [--worst] [--extra N]
+
+``--extra N`` starts N sleeping processes while the rankings are captured (e.g. 5000: the
+growth at that many processes; the record policy bounds rows per tick, not processes).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -85,25 +90,35 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=86400)
     ap.add_argument("--capture", type=int, default=40)
     ap.add_argument("--worst", action="store_true", help="every tick holds the bound (50 rows)")
+    ap.add_argument("--extra", type=int, default=0, help="sleeping processes during capture")
     args = ap.parse_args()
-    samples = worst_case() if args.worst else capture(args.capture)
+    sleepers = [subprocess.Popen(["sleep", "86400"]) for _ in range(args.extra)]
+    try:
+        samples = worst_case() if args.worst else capture(args.capture)
+    finally:
+        for p in sleepers:
+            p.kill()
+        for p in sleepers:
+            p.wait()
+    processes = statistics.median(len(r.processes) for r in samples)
     rows_per_tick = sum(len(select_rows(r)) for r in samples) / len(samples)
+    # Reference: the same ticks as `top --json` lines. Each captured ranking's line has the same
+    # length every time it recurs (but for the time's digits), so it is measured once.
+    line_bytes = [len(json.dumps(r.to_json(), separators=(",", ":")).encode()) + 1 for r in samples]
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "h.db"
-        jsonl = Path(tmp) / "top.jsonl"
         rec = Recorder(db, maintain_every_s=1e9)
         start = time.time() - 10 * DAY
         t0 = time.process_time()
-        with open(jsonl, "w") as out:
-            for k in range(args.ticks):
-                r = samples[k % len(samples)]
-                tick = Ranking(start + k, 1.0, r.platform, r.sources, r.processes, r.system)
-                rec.record(tick)
-                out.write(json.dumps(tick.to_json(), separators=(",", ":")) + "\n")
+        raw = 0
+        for k in range(args.ticks):
+            r = samples[k % len(samples)]
+            tick = Ranking(start + k, 1.0, r.platform, r.sources, r.processes, r.system)
+            rec.record(tick)
+            raw += line_bytes[k % len(samples)]
         write_s = time.process_time() - t0
         rec.close()
         full = used_bytes(db)
-        raw = jsonl.stat().st_size
         per_day = full * 86400 / args.ticks
         conn = sqlite3.connect(db, isolation_level=None)
         end = start + args.ticks
@@ -119,7 +134,8 @@ def main() -> None:
     day_1min, day_10min = minute * scale, ten * scale
     steady = per_day + 6 * day_1min + 23 * day_10min
     kind = "worst case (bound reached every tick)" if args.worst else "captured on this machine"
-    print(f"rankings: {len(samples)} {kind}; recorded rows per tick: {rows_per_tick:.1f}")
+    print(f"rankings: {len(samples)} {kind}, ~{processes:.0f} processes each; recorded rows "
+          f"per tick: {rows_per_tick:.1f}")  # fmt: skip
     print(f"{args.ticks} ticks at 1 Hz written in {write_s:.1f}s CPU "
           f"({1e3 * write_s / args.ticks:.2f} ms/tick)")  # fmt: skip
     print(f"full resolution: {per_day / 2**20:.1f} MiB/day ({full / args.ticks:.0f} B/tick); "

@@ -9,8 +9,10 @@ Compares, in the same run and on the same process table (the machine's own proce
   exactly the reads lagwatch's rule makes (stat; schedstat for an unchanged single-threaded
   process; status and io only for processes that ran), i.e. lagwatch's own kernel-bound floor.
 
-Run: `.venv/bin/python bench/sweep.py [--extra 1000] [--sweeps 30]`. Prints medians and the
-ratios psutil/lagwatch (goal >= 5) and lagwatch/floor (goal <= 1.5).
+Run: `.venv/bin/python bench/sweep.py [--extra 1000] [--sweeps 30]` (`--extra 5000` for the
+scale goal). Prints medians and the ratios psutil/lagwatch (goal >= 5) and lagwatch/floor
+(goal <= 1.5), with the mode the sweep ran in (descriptors kept, or opened per read) and, per
+round, the ratio to the floor, so the spread on a shared machine shows.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def build_floor(tmp: Path) -> Path | None:
 
 
 def run_floor(exe: Path, sweeps: int, mode: str) -> float:
+    """Median sweep CPU time (ns) of the C floor; it says how many reads it could not keep a
+    descriptor for (over its RLIMIT_NOFILE budget, like lagwatch's)."""
     out = subprocess.run([str(exe), str(sweeps), mode], capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
     return float(out[0])
@@ -88,8 +92,6 @@ def main() -> int:
     try:
         src = ProcfsSource()
         cold = ProcfsSource(keep_fds=False)
-        # Worst case: as if every process had changed since the last sweep (everything parsed).
-        busy = ProcfsSource(reuse_unchanged=False)
         n = len(src.read().processes)
 
         def psutil_sweep() -> None:
@@ -105,12 +107,19 @@ def main() -> int:
             for _ in range(rounds):
                 samples["lag"].append(median_ns(src.read, 5))
                 samples["cold"].append(median_ns(cold.read, 5))
+                # Worst case: as if every process had changed since the last sweep (everything
+                # parsed). Its three descriptors per process are given back after each round:
+                # all sources here share one RLIMIT_NOFILE.
+                busy = ProcfsSource(reuse_unchanged=False)
                 samples["busy"].append(median_ns(busy.read, 5))
+                busy.close()
                 samples["ps"].append(median_ns(psutil_sweep, 5))
                 if exe:
                     samples["f"].append(run_floor(exe, 5, "full"))
                     samples["fi"].append(run_floor(exe, 5, "incremental"))
+        src_info = src.sweep_info()
         med = {k: statistics.median(v) if v else None for k, v in samples.items()}
+        per_round = [a / b for a, b in zip(samples["lag"], samples["fi"], strict=False)]
         lag, lag_cold, lag_busy, ps = med["lag"], med["cold"], med["busy"], med["ps"]
         floor, floor_inc = med["f"], med["fi"]
     finally:
@@ -121,6 +130,10 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"date: {time.strftime('%Y-%m-%d')}")
     print(f"processes per sweep: {n}")
+    info = src_info
+    print(f"lagwatch sweep mode: {info['sweep_mode']} ({info['descriptors_kept']} descriptors "
+          f"kept, budget {info['descriptor_budget']}, RLIMIT_NOFILE {info['nofile_soft_limit']}"
+          f"/{info['nofile_hard_limit']})")  # fmt: skip
     print(f"lagwatch procfs (kept fds):   {lag / 1e6:8.2f} ms")
     print(f"lagwatch procfs (open/close): {lag_cold / 1e6:8.2f} ms")
     print(f"lagwatch procfs (all parsed): {lag_busy / 1e6:8.2f} ms  (every process changed)")
@@ -130,7 +143,8 @@ def main() -> int:
         print(f"C floor, lagwatch's reads:    {floor_inc / 1e6:8.2f} ms")
     print(f"ratio psutil / lagwatch: {ps / lag:.2f}x  (goal >= 5)")
     if floor is not None:
-        print(f"ratio lagwatch / its floor (same reads): {lag / floor_inc:.2f}x  (goal <= 1.5)")
+        print(f"ratio lagwatch / its floor (same reads): {lag / floor_inc:.2f}x  (goal <= 1.5);"
+              f" per round {', '.join(f'{r:.2f}' for r in per_round)}")  # fmt: skip
         print(f"ratio lagwatch / full-read floor:        {lag / floor:.2f}x")
         print(f"worst case, every process changed: psutil / lagwatch {ps / lag_busy:.2f}x, "
               f"lagwatch / full-read floor {lag_busy / floor:.2f}x")  # fmt: skip

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -139,3 +140,51 @@ def test_sync_writer_is_blamed_on_disk_and_timer_storm_on_wakeups(tmp_path):
     good = [v for v in verdicts if v == ("disk", "wakeups", True, True)]
     assert len(good) >= 2, verdicts
     assert os.path.exists(tmp_path / "f")
+
+
+FSYNC_THREAD = textwrap.dedent(
+    """
+    import os, sys, threading
+    def loop():
+        fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        while True:
+            os.pwrite(fd, b"x" * 512, 0)
+            os.fsync(fd)
+    t = threading.Thread(target=loop)
+    t.start()
+    t.join()  # the main thread only waits: the syncs are the worker thread's
+    """
+)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+def test_a_worker_threads_synced_writes_are_storage_waits_not_wakeups(tmp_path):
+    from lagwatch.sources.procfs import ProcfsSource
+
+    writer = subprocess.Popen([sys.executable, "-c", FSYNC_THREAD, str(tmp_path / "f")])
+    # Every thread file read each tick: the deltas below cover one and the same interval.
+    src = ProcfsSource(thread_refresh_s=0, thread_cpu_share=None)
+    try:
+        samples: list = []
+        deadline = time.monotonic() + 60
+        # Until its syncs add up (slow on a busy disk), from the second reading with both
+        # threads on (the first one credits no thread yet).
+        while len(samples) < 3 or samples[-1].disk_write_ops - samples[1].disk_write_ops < 20:
+            assert time.monotonic() < deadline, samples[-1:]
+            found = [s for s in src.read().processes if s.pid == writer.pid]
+            if found and found[0].threads == 2:
+                samples.append(found[0])
+        first, last = samples[1], samples[-1]
+        ops = last.disk_write_ops - first.disk_write_ops
+        voluntary_switches = last.ctx_switches - first.ctx_switches  # (few involuntary)
+        wakeups = last.wakeups - first.wakeups
+        assert ops >= 20, (ops, voluntary_switches, wakeups)
+        # The worker's switches are counted (it is where they happen) and split: most of them
+        # were waits for its syncs, not wakeups.
+        assert voluntary_switches >= ops
+        assert wakeups <= voluntary_switches / 2, (ops, voluntary_switches, wakeups)
+    finally:
+        src.close()
+        writer.kill()
+        writer.wait()

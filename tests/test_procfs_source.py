@@ -106,14 +106,15 @@ def test_kept_descriptors_follow_a_real_process_and_drop_it_when_it_exits(tmp_pa
         first = {s.pid: s for s in reading.processes}
         assert child.pid in first, reading.warnings
         # A descriptor is kept across ticks.
-        assert src._pids[child.pid].fds[0] >= 0, (src.keep_fds, reading.warnings)
+        assert max(src._pids[str(child.pid)].fds) >= 0, (src.keep_fds, reading.warnings)
         again = {s.pid: s for s in src.read().processes}
         assert again[child.pid].identity == first[child.pid].identity
     finally:
         child.communicate(b"")
     after = {s.pid: s for s in src.read().processes}
     assert child.pid not in after
-    assert child.pid not in src._pids  # its descriptors were closed
+    assert str(child.pid) not in src._pids  # its descriptors were closed
+    assert child.pid not in src._waits._last  # and its wait split's counters let go
     src.close()
 
 
@@ -133,6 +134,8 @@ def test_context_switches_are_summed_over_threads():
     try:
         src.read()  # remembers the (single-threaded) start
         assert child.stdout.readline() == b"done\n"
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "S":
+            pass  # until it blocks on stdin: its count is final then
         # Threads have exited: their switches went with them from /proc, but the source read
         # them while they lived only if it read in between. What it must never do is lose the
         # main thread's count or go backwards.
@@ -211,3 +214,27 @@ def test_without_schedstat_every_file_is_read(tmp_path):
     src.read()
     write_proc(root, 10, vol=9)
     assert src.read().processes[0].wakeups == 9
+
+
+def test_command_line_is_read_for_a_new_process_and_after_a_rename_only(tmp_path):
+    root = fake_root(tmp_path)
+    write_proc(root, 10, utime=1)
+    (root / "10" / "cmdline").write_bytes(b"app\0--first\0")
+    src = ProcfsSource(str(root))
+    assert src.read().processes[0].cmdline == "app --first"
+    (root / "10" / "cmdline").write_bytes(b"app\0--second\0")
+    write_proc(root, 10, utime=2)  # it ran: read in full, but the same process and name
+    assert src.read().processes[0].cmdline == "app --first"
+    write_proc(root, 10, utime=3, name="other")  # an exec: a new name
+    assert src.read().processes[0].cmdline == "app --second"
+
+
+def test_unexpected_io_text_of_a_threaded_process_is_unknown_and_said(tmp_path):
+    root = fake_root(tmp_path)
+    write_proc(root, 10, threads=3)  # its split waits for its threads (after the sweep)
+    (root / "10" / "io").write_text("syscr: zz\nsyscw: 1\nread_bytes: 4096\nwrite_bytes: 0\n")
+    reading = ProcfsSource(str(root)).read()
+    [sample] = reading.processes  # kept, not dropped
+    assert sample.wakeups is None and sample.disk_read_ops is None
+    assert sample.disk_read_bytes == 4096 and sample.ctx_switches == 6
+    assert [w for w in reading.warnings if w.startswith("procfs: pid 10: ")], reading.warnings

@@ -153,13 +153,22 @@ def ranking_json(
     """A ranking's JSON (`top --json`), with ``by`` and the ``groups`` list when grouped; the
     ``processes`` list stays (the contract only grows)."""
     out = ranking.to_json(limit)
-    if by == "process":
-        return out
-    groups = group_ranking(ranking, by, sort)
-    out["by"] = by
-    out["group_count"] = len(groups)
-    out["groups"] = [g.to_json() for g in (groups if limit is None else groups[:limit])]
+    out.update(group_json(ranking, by, limit, sort))
     return out
+
+
+def group_json(
+    ranking: Ranking, by: By = "process", limit: int | None = None, sort: str = "score"
+) -> dict[str, Any]:
+    """The keys ``ranking_json`` adds to a ranking's own (none for ``by="process"``)."""
+    if by == "process":
+        return {}
+    groups = group_ranking(ranking, by, sort)
+    return {
+        "by": by,
+        "group_count": len(groups),
+        "groups": [g.to_json() for g in (groups if limit is None else groups[:limit])],
+    }
 
 
 def as_ranking(ranking: Ranking, groups: list[Group]) -> Ranking:

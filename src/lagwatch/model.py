@@ -63,8 +63,8 @@ class ProcessSample:
     # rates the ranking would derive from counters.
     rates: dict[str, float | None] | None = None
     # The command line: argv joined with spaces, at most CMDLINE_MAX_CHARS; None when the OS
-    # does not give it (another user's process on macOS, a kernel thread, a zombie). Last, so
-    # sources that build samples positionally need not know it.
+    # does not give it (another user's process on macOS, a kernel thread, a zombie). Sources
+    # build samples by keyword, so no field's place in this class matters to them.
     cmdline: str | None = None
 
     @property

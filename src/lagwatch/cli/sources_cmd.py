@@ -9,6 +9,7 @@ import click
 from lagwatch import platform_seam
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError
+from lagwatch.sources.procfs import describe_sweep
 
 
 def source_report() -> list[dict]:
@@ -52,12 +53,18 @@ def visibility() -> dict | None:
             continue
         try:
             processes = source.read().processes or []
+            sweep = source.sweep_info() if hasattr(source, "sweep_info") else None
         except (SourceError, OSError):
             continue
         finally:
             source.close()
         restricted = sum(1 for p in processes if p.restricted)
-        return {"source": info.name, "processes": len(processes), "restricted": restricted}
+        return {
+            "source": info.name,
+            "processes": len(processes),
+            "restricted": restricted,
+            "sweep": sweep,
+        }
     return None
 
 
@@ -158,3 +165,5 @@ def command(as_json: bool) -> None:
             console.print(filled)
     elif not registry.is_root():
         console.print("Not running as root: other users' processes are shown as restricted.")
+    if vis is not None and vis.get("sweep"):
+        console.print(describe_sweep(vis["source"], vis["sweep"]), highlight=False)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -18,9 +18,10 @@ from lagwatch.cli.options import (
     source_option,
 )
 from lagwatch.filters import DEFAULT, ProcessFilter
-from lagwatch.grouping import BY_CHOICES, By, as_ranking, group_ranking, ranking_json
+from lagwatch.grouping import BY_CHOICES, By, as_ranking, group_json, group_ranking
 from lagwatch.model import Ranking
 from lagwatch.ranking import SORT_KEYS
+from lagwatch.render.json_lines import RankingEncoder
 from lagwatch.render.table import PIPE_WIDTH, legend, output_width
 from lagwatch.sanitize import for_terminal
 from lagwatch.sources import registry
@@ -39,13 +40,18 @@ Examples:
 
 def emit_json(
     ranking: Ranking, limit: int | None, by: By = "process", sort: str = "score",
-    flt: ProcessFilter = DEFAULT,
+    flt: ProcessFilter = DEFAULT, encoder: RankingEncoder | None = None,
 ) -> None:  # fmt: skip
-    doc = ranking_json(flt.apply(ranking), by, limit, sort)
     # What they have always meant: every process seen, whatever the filter shows.
-    doc["process_count"] = len(ranking.processes)
-    doc["restricted_count"] = ranking.restricted_count
-    sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    extra: dict[str, Any] = {
+        "process_count": len(ranking.processes),
+        "restricted_count": ranking.restricted_count,
+    }
+    shown = flt.apply(ranking)
+    extra.update(group_json(shown, by, limit, sort))
+    # The encoder reuses the text of rows that did not change (every process, every second).
+    text = (encoder or RankingEncoder()).encode(shown, limit, extra)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -84,8 +90,9 @@ def command(
     sampler = open_sampler(source)
     try:
         if as_json:
+            encoder = RankingEncoder()
             for n, ranking in enumerate(sampler.rankings(interval, sort), start=1):
-                emit_json(ranking, limit, by, sort, flt)
+                emit_json(ranking, limit, by, sort, flt, encoder)
                 if count is not None and n >= count:
                     break
         else:

@@ -64,6 +64,12 @@ class RecordedRanking(Ranking):
         return out
 
 
+_ROW_FIELDS = frozenset(f.name for f in fields(ProcessRow))
+# Columns that are no longer row fields are dropped, as ProcessRow.from_json does (decided once,
+# not for every row).
+_ALL_COLUMNS_ARE_FIELDS = _ROW_FIELDS.issuperset(PROCESS_COLUMNS)
+
+
 def _row_from_db(values: tuple) -> ProcessRow:
     n = len(PROCESS_COLUMNS)
     data = dict(zip(PROCESS_COLUMNS, values[:n], strict=True))
@@ -71,7 +77,9 @@ def _row_from_db(values: tuple) -> ProcessRow:
     data["start_id"] = values[n] or 0
     data["subscores"] = json.loads(values[n + 1]) if values[n + 1] else {}
     data["app"] = values[n + 3]
-    row = ProcessRow.from_json(data)
+    if not _ALL_COLUMNS_ARE_FIELDS:
+        data = {k: v for k, v in data.items() if k in _ROW_FIELDS}
+    row = ProcessRow(**data)
     if values[n + 2] and EXTRA_PROCESS_KEYS:
         for key, value in json.loads(values[n + 2]).items():
             if hasattr(row, key):
@@ -89,6 +97,8 @@ class History:
     def __init__(self, db_path: Path | str) -> None:
         self.path = Path(db_path)
         self._conn = connect_ro(self.path)
+        # JSON texts that recur from tick to tick (a context, the extra keys), decoded once.
+        self._decoded: dict[str, Any] = {}
         with self._reading():
             version = schema_version(self._conn)
         if version < SCHEMA_VERSION:
@@ -139,18 +149,28 @@ class History:
             sql += " WHERE " + " AND ".join(where)
         return sql + f" ORDER BY t.time {order}, t.id {order}", args
 
-    @staticmethod
-    def _ranking(tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
+    def _json(self, text: str | None, empty: Any) -> Any:
+        """``json.loads(text)`` (a fresh copy: callers may change it), decoded once per text."""
+        if not text:
+            return type(empty)()
+        value = self._decoded.get(text)
+        if value is None:
+            if len(self._decoded) > 4096:
+                self._decoded.clear()
+            value = self._decoded[text] = json.loads(text)
+        return type(empty)(value)
+
+    def _ranking(self, tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
         (tid, t, interval_s, platform, sources, system, pcount, rcount, sweep_s, extra,
          top_score, level, cpu_total, disk_total, pageins_total, load) = tick  # fmt: skip
-        extras = json.loads(extra) if extra else {}
+        extras = self._json(extra, {})
         ranking = RecordedRanking(
             time=t,
             interval_s=interval_s,
             platform=platform or "",
-            sources=json.loads(sources) if sources else [],
+            sources=self._json(sources, []),
             processes=rows,
-            system=json.loads(system) if system else {},
+            system=self._json(system, {}),
             seen_process_count=pcount,
             seen_restricted_count=rcount,
             sweep_s=sweep_s,
@@ -201,20 +221,60 @@ class History:
     ) -> Iterator[RecordedRanking]:
         """Recorded ticks in time order. With ``pid`` or ``name`` only the ticks where a
         matching process was recorded, holding only those processes."""
+        if pid is not None or name is not None:
+            yield from self._matching_rankings(since, until, pid, name)
+            return
         sql, args = self._tick_query(since, until)
-        filtered = pid is not None or name is not None
         with self._reading():
             cursor = self._conn.execute(sql, args)
             while True:
                 ticks = cursor.fetchmany(_BATCH)
                 if not ticks:
                     return
-                rows = self._rows_for([t[0] for t in ticks], pid, name)
+                rows = self._rows_for([t[0] for t in ticks], None, None)
                 for tick in ticks:
-                    found = rows.get(tick[0], [])
-                    if filtered and not found:
-                        continue
-                    yield self._ranking(tick, found)
+                    yield self._ranking(tick, rows.get(tick[0], []))
+
+    def _matching_rankings(
+        self, since: float | None, until: float | None, pid: int | None, name: str | None
+    ) -> Iterator[RecordedRanking]:
+        """The ticks holding a matching process. SQLite finds their rows (in one pass over
+        the range's rows, or its primary key per tick for a pid) and only those ticks are
+        read: a week of history costs about a scan of its rows, not a Python object per
+        tick."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if since is not None:
+            where.append("t.time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("t.time <= ?")
+            args.append(until)
+        if pid is not None:
+            where.append("p.pid = ?")
+            args.append(pid)
+        if name is not None:
+            where.append("p.name LIKE ? ESCAPE '\\'")
+            args.append(f"%{_escape_like(name)}%")
+        with self._reading():
+            ids = self._conn.execute(
+                "SELECT DISTINCT p.tick_id, t.time FROM procs p JOIN ticks t ON t.id = p.tick_id "
+                f"WHERE {' AND '.join(where)} ORDER BY t.time, p.tick_id",
+                args,
+            )
+            while True:
+                batch = [r[0] for r in ids.fetchmany(_BATCH)]
+                if not batch:
+                    return
+                marks = ",".join("?" * len(batch))
+                ticks = self._conn.execute(
+                    f"SELECT {_TICK_COLUMNS} FROM ticks t LEFT JOIN contexts c ON c.id = "
+                    f"t.context_id WHERE t.id IN ({marks}) ORDER BY t.time, t.id",
+                    batch,
+                ).fetchall()
+                rows = self._rows_for(batch, pid, name)
+                for tick in ticks:
+                    yield self._ranking(tick, rows.get(tick[0], []))
 
     def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]:
         sql, args = "SELECT time FROM ticks", []
