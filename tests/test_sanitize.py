@@ -184,3 +184,19 @@ def test_history_csv_and_table_with_hostile_names(tmp_path: Path) -> None:
     rows = [line for line in lines if re.match(r"\d\d:\d\d:\d\d ", line)]
     assert len(rows) == 3 * len(names)
     assert all(line.startswith(("TIME", "--")) for line in lines if line not in rows), lines
+
+
+
+def test_error_lines_quoting_hostile_input_are_escaped():
+    """A usage error quotes the bad value back: an escape sequence given as a flag's value (a
+    script passing a process name through) must not reach the terminal through it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lagwatch", "top", "--sort", "\x1b]0;owned\x07\x1b[2Jcpu"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "\\x1b" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -8,6 +8,7 @@ import sys
 import click
 
 from lagwatch.cli.errors import CliError
+from lagwatch.sanitize import for_terminal
 
 __all__ = ["CliError", "cli", "main"]
 
@@ -36,7 +37,8 @@ _register()
 
 
 def _one_line(message: str) -> str:
-    return " ".join(message.split())
+    # Messages quote flags, paths and lines of captures: one line, and nothing a terminal obeys.
+    return for_terminal(" ".join(message.split()))
 
 
 def main(argv: list[str] | None = None) -> None:
