@@ -186,15 +186,14 @@ def test_history_csv_and_table_with_hostile_names(tmp_path: Path) -> None:
     assert all(line.startswith(("TIME", "--")) for line in lines if line not in rows), lines
 
 
-
 def test_error_lines_quoting_hostile_input_are_escaped():
-    """A usage error quotes the bad value back: an escape sequence given as a flag's value (a
-    script passing a process name through) must not reach the terminal through it."""
+    """An error quotes the bad path or value back: an escape sequence in it (a script passing a
+    process name through) must not reach the terminal through it."""
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "lagwatch", "top", "--sort", "\x1b]0;owned\x07\x1b[2Jcpu"],
+        [sys.executable, "-m", "lagwatch", "analyze", "/nonexistent/\x1b]0;owned\x07\x1b[2J"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
