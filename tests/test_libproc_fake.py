@@ -635,7 +635,7 @@ def test_sources_counts_restricted_processes(
                       factory=lambda: LibprocSource(LibProc(str(fake.path))))  # fmt: skip
     monkeypatch.setattr(registry, "SOURCES", [info])
     vis = visibility()
-    assert vis == {"source": "libproc", "processes": 3, "restricted": 2}
+    assert vis == {"source": "libproc", "processes": 3, "restricted": 2, "sweep": None}
     line = visibility_line(vis, is_root=False)
     assert line is not None
     assert "libproc sees 3 processes; 2 are restricted" in line

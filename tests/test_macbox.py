@@ -147,7 +147,12 @@ def test_sources_on_the_box(mac: MacBox) -> None:
         assert status["powermetrics"]["reason"] == "needs root (run with sudo)"
     for linux_only in ("procfs", "drm-fdinfo", "rapl"):
         assert status[linux_only]["reason"] == "not for this platform (darwin)"
-    assert out["visibility"] == {"source": "libproc", "processes": 6, "restricted": 3}
+    assert out["visibility"] == {
+        "source": "libproc",
+        "processes": 6,
+        "restricted": 3,
+        "sweep": None,
+    }
     assert_iokit_clean(mac, reads=1)
 
 
