@@ -33,7 +33,10 @@ from lagwatch.sources.base import SourceError, SourceReading
 
 FAMILIES = (socket.AF_INET, socket.AF_INET6) if hasattr(socket, "AF_INET6") else ()
 DEFAULT_SCAN_BUDGET = 128  # known processes re-read per tick to find a new socket's owner
-DEFAULT_NEW_BUDGET = 1024  # processes read for the first time per tick (all at first, mostly)
+# Processes read for the first time per tick. Each is read once in its life, so this only
+# spreads a start among 10 000+ processes over a few ticks; below it every process has its
+# figure from the first tick (a cap of 1024 left most of a 5000-process machine unknown).
+DEFAULT_NEW_BUDGET = 16384
 
 
 def probe() -> str | None:
