@@ -207,6 +207,24 @@ def test_idle_single_threaded_process_is_not_reread_until_it_runs(tmp_path):
     assert src.read().processes[0].wakeups == 9
 
 
+def test_an_idle_process_is_handed_out_as_the_same_sample_until_it_runs(tmp_path):
+    # Building 10 000 samples a tick for processes that did not run was most of the sweep's
+    # own cost; the sampler never changes a sample it got, so the same one serves again.
+    root = fake_root(tmp_path)
+    (root / "self" / "schedstat").write_text("0 0 1\n")
+    write_proc(root, 10, utime=10)
+    (root / "10" / "schedstat").write_text("1000 0 7\n")
+    src = ProcfsSource(str(root))
+    first = src.read().processes[0]
+    assert src.read().processes[0] is first
+    write_proc(root, 10, utime=30)
+    (root / "10" / "schedstat").write_text("1500 0 8\n")  # it ran
+    ran = src.read().processes[0]
+    assert ran is not first and ran.cpu_ns > first.cpu_ns
+    assert first.cpu_ns == 10 * 1e9 / os.sysconf("SC_CLK_TCK")  # the old reading stands
+    assert src.read().processes[0] is ran
+
+
 def test_without_schedstat_every_file_is_read(tmp_path):
     root = fake_root(tmp_path)  # no /proc/self/schedstat: kernel without CONFIG_SCHED_INFO
     write_proc(root, 10, vol=5)

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from lagwatch.model import PROCESS_KEYS, ProcessSample, Snapshot, merge_patch
+from lagwatch.model import APPLIES_TO, PROCESS_KEYS, ProcessSample, Snapshot, merge_patch
 from lagwatch.ranking import compute_ranking
 from lagwatch.sampler import Sampler
 from lagwatch.sources.base import SourceError, SourceReading
@@ -222,6 +222,27 @@ def test_augmenting_source_listed_first_still_patches_the_primary():
     primary = FakeSource("primary", [SourceReading(processes=[proc(10)])])
     snap = Sampler([gpu, primary]).read()
     assert snap.sources == ["primary", "gpu"] and snap.processes[(10, 1)].gpu_ns == 5
+
+
+def test_a_patch_never_changes_the_sample_object_the_source_handed_out():
+    # A source hands the same object out again for an idle process (procfs does): a patch
+    # of one tick must not stick to it and hide the next tick's patch (known values win).
+    idle = proc(10, net_bytes=None)
+    primary = FakeSource("primary", [SourceReading(processes=[idle])] * 2)
+    net = FakeSource("net", [SourceReading(patches={10: {"net_bytes": 100}}),
+                             SourceReading(patches={10: {"net_bytes": 250}})])  # fmt: skip
+    sampler = Sampler([primary, net])
+    assert sampler.read().processes[(10, 1)].net_bytes == 100
+    assert sampler.read().processes[(10, 1)].net_bytes == 250
+    assert idle.net_bytes is None
+
+
+def test_a_patch_for_another_process_under_the_pid_keeps_the_sample():
+    idle = proc(10, start=5, gpu_ns=None)
+    other = {"gpu_ns": 9, APPLIES_TO: lambda s: s.start_id == 6}
+    snap = Sampler([FakeSource("p", [SourceReading(processes=[idle])]),
+                    FakeSource("g", [SourceReading(patches={10: other})])]).read()  # fmt: skip
+    assert snap.processes[(10, 5)] is idle and idle.gpu_ns is None
 
 
 def test_idle_row_cache_gives_the_same_rankings_as_computing_everything():

@@ -11,6 +11,7 @@ interfaces print; lagwatch.catalogue describes each of those metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 # A process is the same process only if both its pid and its start time match, so a reused pid
@@ -88,6 +89,16 @@ def join_cmdline(argv: list[str] | list[bytes] | tuple[str, ...]) -> str | None:
     return text[:CMDLINE_MAX_CHARS]
 
 
+# Every field's value in the class's order, for ``copy_sample``.
+_ALL_FIELDS = attrgetter(*(f.name for f in fields(ProcessSample)))
+
+
+def copy_sample(sample: ProcessSample) -> ProcessSample:
+    """A copy to patch: a source may hand the same sample object out again on its next
+    reading (an idle process's), so samples are never changed once a source returned them."""
+    return ProcessSample(*_ALL_FIELDS(sample))
+
+
 # Fields a secondary source may fill in on a primary source's sample (see ``merge_patch``).
 PATCHABLE: frozenset[str] = frozenset(
     f.name for f in fields(ProcessSample) if f.name not in ("pid", "start_id")
@@ -103,9 +114,10 @@ STAND_IN_RATES = "stand_in_rates"
 
 
 def merge_patch(sample: ProcessSample, patch: dict[str, Any]) -> bool:
-    """Fill ``sample``'s unknown fields from ``patch``; known values stay (sources are merged
-    best-first, so the first source to know a metric owns it). False when the patch's
-    ``APPLIES_TO`` check says it describes another process (nothing is merged then)."""
+    """Fill ``sample``'s unknown fields from ``patch`` (on a copy: see ``copy_sample``); known
+    values stay (sources are merged best-first, so the first source to know a metric owns
+    it). False when the patch's ``APPLIES_TO`` check says it describes another process
+    (nothing is merged then)."""
     check = patch.get(APPLIES_TO)
     if check is not None and not check(sample):
         return False

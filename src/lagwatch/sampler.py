@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from lagwatch import platform_seam
-from lagwatch.model import Snapshot, merge_patch
+from lagwatch.model import Snapshot, copy_sample, merge_patch
 from lagwatch.sources.base import Source, SourceError, SourceReading
 
 
@@ -92,7 +92,10 @@ class Sampler:
                 continue  # a second process source only stands by as a fallback
             for pid, patch in reading.patches.items():
                 if (sample := by_pid.get(pid)) is not None:
-                    merge_patch(sample, patch)
+                    # Patched on a copy: the source may return this sample object again.
+                    patched = copy_sample(sample)
+                    if merge_patch(patched, patch):
+                        by_pid[pid] = processes[sample.identity] = patched
             used.append(source.name)
         ended_ns, ended_wall = time.monotonic_ns(), time.time()
         return Snapshot(

@@ -234,6 +234,9 @@ class _PidState:
     # The sample's keyword arguments and the texts they were parsed from: most processes are
     # idle, and comparing bytes is far cheaper than parsing them.
     fields: dict[str, Any] = field(default_factory=dict)  # empty until first read in full
+    # The sample built from ``fields`` (None once they change): an idle process's next sample
+    # is this same object (the sampler never changes a sample it got: model.copy_sample).
+    sample: ProcessSample | None = None
     last_texts: tuple[bytes, bytes, bytes] | None = None
     last_sched: bytes | None = None
     # Known single-threaded with a usable schedstat: an unchanged schedstat is enough.
@@ -480,7 +483,10 @@ class ProcfsSource:
                         if sched == state.last_sched and not (
                             orphaned and fields["ppid"] in orphaned
                         ):
-                            append(make(**fields))
+                            sample = state.sample
+                            if sample is None:
+                                sample = state.sample = make(**fields)
+                            append(sample)
                             continue
             try:
                 try:
@@ -554,7 +560,7 @@ class ProcfsSource:
                 and sched == state.last_sched
                 and not (orphaned and fields["ppid"] in orphaned)
             ):
-                return ProcessSample(**fields)
+                return self._sample(state)
         # A new process's files are not kept: most are not read in full again soon.
         keep = _NO_KEEP if not fields else _KEEP_IF_ROOM if state.single else _KEEP_FIRST
         try:
@@ -591,6 +597,7 @@ class ProcfsSource:
                 state.cmdline = read_cmdline(f"{self.proc_root}/{entry}/cmdline")
             fields["cmdline"] = state.cmdline
             state.fields = fields
+            state.sample = None
             if fields["state"] == "zombie":
                 self._dead.add(state.pid)  # its children are re-parented now
                 orphaned.add(state.pid)
@@ -619,12 +626,22 @@ class ProcfsSource:
             # thread's synced writes are storage waits, not wakeups.
             if rest is None:
                 rest = stat[stat.rindex(b")") + 2 :].split()
+            # A sample of its own: _read_threads fills in its switches after the sweep.
+            state.sample = None
             sample = ProcessSample(**fields)
             work.append(_Work(state, sample, priority, io, rest))
             return sample
         if rest is not None:  # new texts: new counts to split
             self._split(state, io, rest)
-        return ProcessSample(**fields)
+        return self._sample(state)
+
+    @staticmethod
+    def _sample(state: _PidState) -> ProcessSample:
+        """The sample of ``state.fields``, built once for as long as they stay the same."""
+        sample = state.sample
+        if sample is None:
+            sample = state.sample = ProcessSample(**state.fields)
+        return sample
 
     def _parse(
         self, state: _PidState, texts: tuple[bytes, bytes, bytes], restricted: bool
@@ -691,6 +708,7 @@ class ProcfsSource:
         """Set ``state.fields``' wakeups, context switches and storage operations from the
         switches counted so far (lagwatch.sources.io_waits)."""
         f = state.fields
+        state.sample = None
         voluntary: int | None = None
         if f["ctx_switches"] is not None:  # status was readable
             voluntary, f["ctx_switches"] = self._switches(state)
@@ -747,6 +765,7 @@ class ProcfsSource:
             sample.disk_read_ops, sample.disk_write_ops = f["disk_read_ops"], f["disk_write_ops"]
             sample.disk_read_bytes = f["disk_read_bytes"]
             sample.disk_write_bytes = f["disk_write_bytes"]
+            state.sample = sample  # what ``fields`` say now
 
     def _reread(self, w: _Work) -> None:
         """The main thread's switches and the storage counters again, just before the other
@@ -764,6 +783,7 @@ class ProcfsSource:
         except (_Gone, _Denied, OSError, ValueError, IndexError):
             return  # gone or changed meanwhile: the sweep's texts stand
         f = state.fields
+        state.sample = None
         if vol is not None and f["ctx_switches"] is not None:
             state.main_switches = (vol, invol or 0)
         if io:
