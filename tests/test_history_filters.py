@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fake_rankings import ranking, row
+from lagwatch.filters import ProcessFilter
 from lagwatch.store import History, Recorder
 
 T0 = 1_800_000_000.0
@@ -54,3 +55,31 @@ def test_rankings_do_not_share_their_decoded_context(tmp_path):
         first, second = list(h.rankings(T0, T0 + 1))
         first.system["cpu_count"] = 64  # a caller may change what it was given
         assert second.system["cpu_count"] == 2
+
+
+def test_a_view_filter_run_by_sqlite_equals_the_filter_run_on_every_tick(tmp_path):
+    # `history` hands its --pid/--user/--name filter to the store: casefolding (a German
+    # "STRASSE" matches "straße"), regular expressions and several pids must select exactly
+    # what the filter itself selects.
+    db = tmp_path / "h.db"
+    rec = Recorder(db, maintain_every_s=1e9)
+    rec.open()
+    for k in range(700):
+        rows = [row(100 + (k % 5), 40.0, name=f"worker_{k % 3}"), row(7, 20.0, name="straße"),
+                row(8, 10.0, name="Kelvin", user="bob")]  # fmt: skip
+        rec.record(ranking(rows, time=T0 + k))
+    rec.close()
+    filters = [
+        ProcessFilter.build(name="STRASSE"),
+        ProcessFilter.build(name="re:^worker_[12]$"),
+        ProcessFilter.build(pids=[101, 8]),
+        ProcessFilter.build(users=["bob"], name="kel"),
+        ProcessFilter.build(pids=[7], name="worker"),  # both must hold: nothing
+    ]
+    with History(db) as h:
+        for flt in filters:
+            got = [(r.time, [p.pid for p in r.processes]) for r in h.rankings(only=flt)]
+            want = [(r.time, keep) for r in h.rankings()
+                    if (keep := [p.pid for p in r.processes if flt.matches(p)])]  # fmt: skip
+            assert got == want, flt.name
+            assert bool(got) == (flt.pids != frozenset({7})), flt

@@ -67,14 +67,18 @@ class ProcessFilter:
     def shows_kernel_thread(self, row: ProcessRow) -> bool:
         return self.kernel or row.pid in self.pids or row.score >= KERNEL_SHOWN_FROM_SCORE
 
+    def matches_identity(self, pid: int, user: str | None, name: str) -> bool:
+        """The --pid, --user and --name part alone (the history store runs it in SQL)."""
+        if self.pids and pid not in self.pids:
+            return False
+        if self.users and user not in self.users:
+            return False
+        if self._pattern is not None and self._pattern.search(name) is None:
+            return False
+        return self._needle is None or self._needle in name.casefold()
+
     def matches(self, row: ProcessRow) -> bool:
-        if self.pids and row.pid not in self.pids:
-            return False
-        if self.users and row.user not in self.users:
-            return False
-        if self._pattern is not None and self._pattern.search(row.name) is None:
-            return False
-        if self._needle is not None and self._needle not in row.name.casefold():
+        if not self.matches_identity(row.pid, row.user, row.name):
             return False
         return not is_kernel_thread(row) or self.shows_kernel_thread(row)
 

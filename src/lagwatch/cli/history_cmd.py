@@ -174,7 +174,7 @@ def command(
     with open_history(db) as history:
 
         def rankings() -> Iterator[Ranking]:
-            for ranking in history.rankings(since, until):
+            for ranking in history.rankings(since, until, only=flt, subscores=False):
                 shown = flt.apply(ranking)
                 if flt.narrows and not shown.processes:
                     continue  # only the ticks where a wanted process was recorded

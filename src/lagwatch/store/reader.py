@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from lagwatch.events import EVENT_COLUMNS, Event
+from lagwatch.filters import ProcessFilter
 from lagwatch.model import ProcessRow, Ranking
 from lagwatch.store.db import connect_ro, connect_rw
 from lagwatch.store.schema import (
@@ -30,9 +31,6 @@ _TICK_COLUMNS = (
     "t.id, t.time, t.interval_s, c.platform, c.sources, c.system, t.process_count, "
     "t.restricted_count, t.sweep_s, t.extra, t.top_score, t.level, t.cpu_percent_total, "
     "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
-)
-_PROC_SELECT = (
-    f"SELECT tick_id, {', '.join(PROCESS_COLUMNS)}, start_id, subscores, extra, app FROM procs"
 )
 _EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS[:-1])} FROM events"
 _EVENT_SELECT_FULL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
@@ -64,27 +62,39 @@ class RecordedRanking(Ranking):
         return out
 
 
-_ROW_FIELDS = frozenset(f.name for f in fields(ProcessRow))
-# Columns that are no longer row fields are dropped, as ProcessRow.from_json does (decided once,
-# not for every row).
-_ALL_COLUMNS_ARE_FIELDS = _ROW_FIELDS.issuperset(PROCESS_COLUMNS)
+# A row is selected in ProcessRow's field order (NULL for fields not stored: the command line
+# comes from its own table) followed by the extra keys' JSON, and built by position: a week of
+# one process is 100 000 rows.
+_ROW_ORDER = [f.name for f in fields(ProcessRow)]
+_STORED = {*PROCESS_COLUMNS, "start_id", "subscores", "app"}
+_ROW_SELECT = ", ".join(f"p.{n}" if n in _STORED else "NULL" for n in _ROW_ORDER) + ", p.extra"
+# The same without the sub-scores (views of history show none; decoding them is a third of a
+# row's cost).
+_ROW_SELECT_LEAN = _ROW_SELECT.replace("p.subscores", "NULL")
+_ROW_LEN = len(_ROW_ORDER)
+_RESTRICTED_AT = _ROW_ORDER.index("restricted")
+_START_AT = _ROW_ORDER.index("start_id")
+_SUBSCORES_AT = _ROW_ORDER.index("subscores")
+# Keys of the contract added after the table (kept in its extra JSON) that are row fields.
+_EXTRA_AT = {k: _ROW_ORDER.index(k) for k in EXTRA_PROCESS_KEYS if k in _ROW_ORDER}
+# The C scanner behind json.loads, without its wrapper's checks: (value, end).
+# (Set in JSONDecoder.__init__, so typeshed does not declare it.)
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
-def _row_from_db(values: tuple) -> ProcessRow:
-    n = len(PROCESS_COLUMNS)
-    data = dict(zip(PROCESS_COLUMNS, values[:n], strict=True))
-    data["restricted"] = bool(data["restricted"])
-    data["start_id"] = values[n] or 0
-    data["subscores"] = json.loads(values[n + 1]) if values[n + 1] else {}
-    data["app"] = values[n + 3]
-    if not _ALL_COLUMNS_ARE_FIELDS:
-        data = {k: v for k, v in data.items() if k in _ROW_FIELDS}
-    row = ProcessRow(**data)
-    if values[n + 2] and EXTRA_PROCESS_KEYS:
-        for key, value in json.loads(values[n + 2]).items():
-            if hasattr(row, key):
-                setattr(row, key, value)
-    return row
+def _row_from_db(values: tuple, at: int) -> ProcessRow:
+    """The ProcessRow of ``_ROW_SELECT``'s columns starting at ``values[at]``."""
+    args = list(values[at : at + _ROW_LEN])
+    args[_RESTRICTED_AT] = bool(args[_RESTRICTED_AT])
+    args[_START_AT] = args[_START_AT] or 0
+    text = args[_SUBSCORES_AT]
+    args[_SUBSCORES_AT] = _scan(text, 0)[0] if text else {}
+    extra = values[at + _ROW_LEN]
+    if extra and _EXTRA_AT:
+        for key, value in _scan(extra, 0)[0].items():
+            if (i := _EXTRA_AT.get(key)) is not None:
+                args[i] = value
+    return ProcessRow(*args)
 
 
 def _escape_like(text: str) -> str:
@@ -157,13 +167,13 @@ class History:
         if value is None:
             if len(self._decoded) > 4096:
                 self._decoded.clear()
-            value = self._decoded[text] = json.loads(text)
+            value = self._decoded[text] = _scan(text, 0)[0]
         return type(empty)(value)
 
     def _ranking(self, tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
         (tid, t, interval_s, platform, sources, system, pcount, rcount, sweep_s, extra,
          top_score, level, cpu_total, disk_total, pageins_total, load) = tick  # fmt: skip
-        extras = self._json(extra, {})
+        extras = _scan(extra, 0)[0] if extra else {}
         ranking = RecordedRanking(
             time=t,
             interval_s=interval_s,
@@ -193,23 +203,24 @@ class History:
         return ranking
 
     def _rows_for(
-        self, tick_ids: list[int], pid: int | None, name: str | None
-    ) -> dict[int, list[ProcessRow]]:
+        self, tick_ids: list[int], where: tuple[list[str], list[Any]] = ([], []),
+        subscores: bool = True,
+    ) -> dict[int, list[ProcessRow]]:  # fmt: skip
         marks = ",".join("?" * len(tick_ids))
-        sql = f"{_PROC_SELECT} WHERE tick_id IN ({marks})"
+        select = _ROW_SELECT if subscores else _ROW_SELECT_LEAN
+        sql = f"SELECT p.tick_id, {select} FROM procs p WHERE p.tick_id IN ({marks})"
         args: list[Any] = list(tick_ids)
-        if pid is not None:
-            sql += " AND pid = ?"
-            args.append(pid)
-        if name is not None:
-            sql += " AND name LIKE ? ESCAPE '\\'"
-            args.append(f"%{_escape_like(name)}%")
+        for clause in where[0]:
+            sql += f" AND {clause}"
+        args.extend(where[1])
         out: dict[int, list[ProcessRow]] = {}
-        for values in self._conn.execute(sql, args):
-            out.setdefault(values[0], []).append(_row_from_db(values[1:]))
-        self._attach_cmdlines([r for rows in out.values() for r in rows])
-        for rows in out.values():
-            rows.sort(key=lambda r: (-r.score, r.pid))
+        found = []
+        # Worst first within each tick, as the ranking had them (sorted by SQLite, in C).
+        for values in self._conn.execute(f"{sql} ORDER BY p.tick_id, p.score DESC, p.pid", args):
+            row = _row_from_db(values, 1)
+            found.append(row)
+            out.setdefault(values[0], []).append(row)
+        self._attach_cmdlines(found)
         return out
 
     def rankings(
@@ -218,11 +229,16 @@ class History:
         until: float | None = None,
         pid: int | None = None,
         name: str | None = None,
+        only: ProcessFilter | None = None,
+        subscores: bool = True,
     ) -> Iterator[RecordedRanking]:
-        """Recorded ticks in time order. With ``pid`` or ``name`` only the ticks where a
-        matching process was recorded, holding only those processes."""
-        if pid is not None or name is not None:
-            yield from self._matching_rankings(since, until, pid, name)
+        """Recorded ticks in time order. With ``pid``, ``name`` (a substring, any case) or
+        ``only`` (its --pid/--user/--name part) only the ticks where a matching process was
+        recorded, holding only those processes; SQLite does the matching, so only those
+        ticks are read. ``subscores=False`` leaves the rows' sub-scores empty (cheaper)."""
+        where = self._process_where(pid, name, only)
+        if where[0]:
+            yield from self._matching_rankings(since, until, where, subscores)
             return
         sql, args = self._tick_query(since, until)
         with self._reading():
@@ -231,13 +247,37 @@ class History:
                 ticks = cursor.fetchmany(_BATCH)
                 if not ticks:
                     return
-                rows = self._rows_for([t[0] for t in ticks], None, None)
+                rows = self._rows_for([t[0] for t in ticks], subscores=subscores)
                 for tick in ticks:
                     yield self._ranking(tick, rows.get(tick[0], []))
 
+    def _process_where(
+        self, pid: int | None, name: str | None, only: ProcessFilter | None
+    ) -> tuple[list[str], list[Any]]:
+        """SQL conditions on the procs table (alias ``p``) and their arguments."""
+        where: list[str] = []
+        args: list[Any] = []
+        if pid is not None:
+            where.append("p.pid = ?")
+            args.append(pid)
+        if name is not None:
+            where.append("p.name LIKE ? ESCAPE '\\'")
+            args.append(f"%{_escape_like(name)}%")
+        if only is not None and only.narrows:
+            if only.pids:  # lets SQLite skip the other rows before calling Python
+                where.append(f"p.pid IN ({','.join('?' * len(only.pids))})")
+                args.extend(sorted(only.pids))
+            # The filter's own test, exactly (casefold, regular expressions), run by SQLite.
+            self._conn.create_function(
+                "lagwatch_wanted", 3, only.matches_identity, deterministic=True
+            )
+            where.append("lagwatch_wanted(p.pid, p.user, p.name)")
+        return where, args
+
     def _matching_rankings(
-        self, since: float | None, until: float | None, pid: int | None, name: str | None
-    ) -> Iterator[RecordedRanking]:
+        self, since: float | None, until: float | None,
+        process_where: tuple[list[str], list[Any]], subscores: bool,
+    ) -> Iterator[RecordedRanking]:  # fmt: skip
         """The ticks holding a matching process. SQLite finds their rows (in one pass over
         the range's rows, or its primary key per tick for a pid) and only those ticks are
         read: a week of history costs about a scan of its rows, not a Python object per
@@ -250,12 +290,8 @@ class History:
         if until is not None:
             where.append("t.time <= ?")
             args.append(until)
-        if pid is not None:
-            where.append("p.pid = ?")
-            args.append(pid)
-        if name is not None:
-            where.append("p.name LIKE ? ESCAPE '\\'")
-            args.append(f"%{_escape_like(name)}%")
+        where.extend(process_where[0])
+        args.extend(process_where[1])
         with self._reading():
             ids = self._conn.execute(
                 "SELECT DISTINCT p.tick_id, t.time FROM procs p JOIN ticks t ON t.id = p.tick_id "
@@ -272,7 +308,7 @@ class History:
                     f"t.context_id WHERE t.id IN ({marks}) ORDER BY t.time, t.id",
                     batch,
                 ).fetchall()
-                rows = self._rows_for(batch, pid, name)
+                rows = self._rows_for(batch, process_where, subscores)
                 for tick in ticks:
                     yield self._ranking(tick, rows.get(tick[0], []))
 
@@ -297,7 +333,7 @@ class History:
             tick = self._conn.execute(sql + " LIMIT 1", args).fetchone()
             if tick is None:
                 return None
-            return self._ranking(tick, self._rows_for([tick[0]], None, None).get(tick[0], []))
+            return self._ranking(tick, self._rows_for([tick[0]]).get(tick[0], []))
 
     def latest(self) -> RecordedRanking | None:
         return self.ranking_at(float("inf"))
@@ -334,16 +370,14 @@ class History:
         if not pids:
             return []
         marks = ",".join("?" * len(pids))
-        columns = ", ".join("p." + c for c in PROCESS_COLUMNS)
         sql = (
-            f"SELECT t.time, t.interval_s, p.tick_id, {columns}, "
-            f"p.start_id, p.subscores, p.extra, p.app "
+            f"SELECT t.time, t.interval_s, {_ROW_SELECT} "
             f"FROM procs p JOIN ticks t ON t.id = p.tick_id "
             f"WHERE p.pid IN ({marks}) AND t.time >= ? AND t.time <= ? ORDER BY t.time, p.pid"
         )
         with self._reading():
             rows = self._conn.execute(sql, [*pids, since, until]).fetchall()
-            found = [(values[0], values[1], _row_from_db(values[3:])) for values in rows]
+            found = [(values[0], values[1], _row_from_db(values, 2)) for values in rows]
             self._attach_cmdlines([row for _, _, row in found])
         return found
 
