@@ -136,6 +136,13 @@ def main() -> int:
     print(f"daemon RSS after warm-up: first {rss[0]:.1f} MB, min {min(rss):.1f}, max "
           f"{max(rss):.1f}, last {rss[-1]:.1f}; slope {slope:+.2f} MB/hour; "
           f"peak (VmHWM) {samples[-1][1]['VmHWM']:.1f} MB")  # fmt: skip
+    # A cache filling up (SQLite's pages, the per-process state) rises early and levels off;
+    # a leak keeps its slope: the two halves tell them apart.
+    half = fit[len(fit) // 2 :]
+    if len(half) >= 2:
+        late = slope_per_hour([t for t, _ in half], [y for _, y in half])
+        print(f"second half ({half[0][0]:.0f}-{half[-1][0]:.0f} s): RSS {half[0][1]:.1f} -> "
+              f"{half[-1][1]:.1f} MB, slope {late:+.2f} MB/hour")  # fmt: skip
     print(f"descriptors: first {samples[0][2]}, last {samples[-1][2]}; daemon CPU "
           f"{100 * cpu_used / elapsed:.2f} % of a core over {elapsed:.0f} s")  # fmt: skip
     return 0

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -286,5 +287,34 @@ def test_backoff_grows_while_the_tool_dies_without_data_then_gives_up(tmp_path: 
         with pytest.raises(SourceError, match="gave up after 4 deaths in a row without data"):
             sup.poll()
         assert "tool: cannot start" in sup.child.death
+    finally:
+        sup.close()
+
+
+def test_a_tool_that_fails_at_once_is_quoted_even_before_its_supervisor_holds_it() -> None:
+    # The tool prints its error and exits while StreamedChild's constructor is still returning:
+    # the source notes the line from the reader thread before SupervisedChild.begin() has the
+    # child. (Under load this lost nettop's "failed to open" from the death message.)
+    script = "import sys; sys.stdout.write('tool: no entitlement\\n'); sys.exit(3)\n"
+    holder: list[SupervisedChild] = []
+    noted = threading.Event()
+
+    def on_chunk(chunk: bytes) -> None:
+        for line in chunk.decode().splitlines():
+            holder[0].note(line)  # what the sources do with a line that is not data
+        noted.set()
+
+    def start() -> StreamedChild:
+        child = StreamedChild([sys.executable, "-c", script], on_chunk)
+        assert noted.wait(20), "the reader never saw the tool's line"  # before begin() returns
+        return child
+
+    sup = SupervisedChild(start, "tool", Backoff(first_s=0.05))
+    holder.append(sup)
+    sup.begin()
+    try:
+        wait_until(lambda: sup.child.death is not None, "the child's death")
+        with pytest.raises(SourceError, match="exited with status 3: tool: no entitlement"):
+            sup.poll()
     finally:
         sup.close()

@@ -267,7 +267,10 @@ def test_the_units_command_line_starts_a_daemon_serving_where_asked(tmp_path: Pa
     log.close()
     try:
         deadline = time.monotonic() + 30
-        while not answers(f"http://127.0.0.1:{port}/metrics"):
+        # The exporter answers a moment before the daemon logs its first line (the line names
+        # the port it got): wait for both.
+        while not (answers(f"http://127.0.0.1:{port}/metrics")
+                   and "recording to" in (tmp_path / "daemon.log").read_text()):  # fmt: skip
             assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
             assert time.monotonic() < deadline, "the daemon never served /metrics"
             time.sleep(0.1)  # polling for readiness, with a deadline

@@ -43,6 +43,12 @@ WINDOW_ROWS = 4096
 WINDOW_COLUMNS = 1024
 
 
+# The child whose output the running thread reads: a source notes an error line from inside
+# ``on_chunk``, and it must land on the child that printed it, even before the supervisor has
+# that child in hand (a tool that fails at once is read while its constructor returns).
+_reading = threading.local()
+
+
 def _set_window(fd: int, rows: int, columns: int) -> None:
     import fcntl
     import termios
@@ -162,6 +168,7 @@ class StreamedChild:
                 self.note(raw.decode("utf-8", "replace"))
 
     def _reader(self) -> None:
+        _reading.child = self
         try:
             for chunk in self._chunks():
                 self._on_chunk(chunk)
@@ -264,8 +271,10 @@ class SupervisedChild:
         return self._current().diagnostics
 
     def note(self, line: str) -> None:
-        if self.child is not None:
-            self.child.note(line)
+        """Note a non-data line on the child that printed it (called from its reader)."""
+        child = getattr(_reading, "child", None) or self.child
+        if child is not None:
+            child.note(line)
 
     def data_seen(self) -> None:
         """The running child produced a sample (called from its reader thread)."""

@@ -97,6 +97,21 @@ def _row_from_db(values: tuple, at: int) -> ProcessRow:
     return ProcessRow(*args)
 
 
+def _time_where(
+    since: float | None, until: float | None, column: str = "t.time"
+) -> tuple[list[str], list[Any]]:
+    """SQL conditions for a time range (either end open) and their arguments."""
+    where: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        args.append(since)
+    if until is not None:
+        where.append(f"{column} <= ?")
+        args.append(until)
+    return where, args
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -147,13 +162,7 @@ class History:
     def _tick_query(
         self, since: float | None, until: float | None, order: str = "ASC"
     ) -> tuple[str, list]:
-        where, args = [], []
-        if since is not None:
-            where.append("t.time >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("t.time <= ?")
-            args.append(until)
+        where, args = _time_where(since, until)
         sql = f"SELECT {_TICK_COLUMNS} FROM ticks t LEFT JOIN contexts c ON c.id = t.context_id"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -282,14 +291,7 @@ class History:
         the range's rows, or its primary key per tick for a pid) and only those ticks are
         read: a week of history costs about a scan of its rows, not a Python object per
         tick."""
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if since is not None:
-            where.append("t.time >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("t.time <= ?")
-            args.append(until)
+        where, args = _time_where(since, until)
         where.extend(process_where[0])
         args.extend(process_where[1])
         with self._reading():
@@ -313,14 +315,8 @@ class History:
                     yield self._ranking(tick, rows.get(tick[0], []))
 
     def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]:
-        sql, args = "SELECT time FROM ticks", []
-        where = []
-        if since is not None:
-            where.append("time >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("time <= ?")
-            args.append(until)
+        sql = "SELECT time FROM ticks"
+        where, args = _time_where(since, until, "time")
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._reading():
