@@ -33,8 +33,12 @@ test: lint
 check: lint
 	$(BIN)/python -m pytest -q -m "$(UNIT)" $(PYTEST_ARGS)
 
+# `make bench` runs bench/sweep.py; `make bench BENCH=peers ARGS="--procs 1000,5000"` runs any
+# other script in bench/ with its arguments (BENCHMARKS.md gives each section's command).
+BENCH ?= sweep
 bench: setup
-	$(BIN)/python bench/sweep.py
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python bench/$(BENCH).py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
