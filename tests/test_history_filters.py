@@ -3,11 +3,14 @@ same as filtering every tick by hand."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from fake_rankings import ranking, row
 from lagwatch.filters import ProcessFilter
-from lagwatch.store import History, Recorder
+from lagwatch.store import History, Recorder, StoreError
 
 T0 = 1_800_000_000.0
 
@@ -83,3 +86,14 @@ def test_a_view_filter_run_by_sqlite_equals_the_filter_run_on_every_tick(tmp_pat
                     if (keep := [p.pid for p in r.processes if flt.matches(p)])]  # fmt: skip
             assert got == want, flt.name
             assert bool(got) == (flt.pids != frozenset({7})), flt
+
+
+def test_a_damaged_json_value_is_a_store_error_not_a_traceback(tmp_path):
+    db = tmp_path / "h.db"
+    _record(db)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE procs SET extra = '{\"energy_impact_model\": ' WHERE pid = 999")
+    conn.close()
+    with History(db) as h, pytest.raises(StoreError, match="damaged JSON in the history"):
+        list(h.rankings(pid=999))

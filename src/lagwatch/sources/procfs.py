@@ -483,7 +483,7 @@ class ProcfsSource:
                         if sched == state.last_sched and not (
                             orphaned and fields["ppid"] in orphaned
                         ):
-                            sample = state.sample
+                            sample = state.sample  # _sample(), inlined in the hot loop
                             if sample is None:
                                 sample = state.sample = make(**fields)
                             append(sample)

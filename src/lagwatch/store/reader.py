@@ -79,7 +79,14 @@ _SUBSCORES_AT = _ROW_ORDER.index("subscores")
 _EXTRA_AT = {k: _ROW_ORDER.index(k) for k in EXTRA_PROCESS_KEYS if k in _ROW_ORDER}
 # The C scanner behind json.loads, without its wrapper's checks: (value, end).
 # (Set in JSONDecoder.__init__, so typeshed does not declare it.)
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_scanner: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _scan(text: str, at: int) -> tuple[Any, int]:
+    try:
+        return _scanner(text, at)
+    except StopIteration:  # the scanner's way of saying "no JSON value here"
+        raise StoreError(f"damaged JSON in the history: {text[:60]!r}") from None
 
 
 def _row_from_db(values: tuple, at: int) -> ProcessRow:
