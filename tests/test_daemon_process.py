@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lagwatch.store import History
-from lagwatch.store.lock import running_daemon
+from lagwatch.store.lock import lock_path, running_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -156,6 +156,30 @@ def test_one_daemon_per_database_status_and_clean_stop(tmp_path: Path) -> None:
         d.send(signal.SIGINT)
         wait_for(lambda: d.proc.poll() is not None, 3.0, "the daemon to stop on SIGINT")
         assert d.proc.returncode == 0
+
+
+def test_a_stop_while_starting_gives_the_lock_back(tmp_path: Path) -> None:
+    # SIGTERM right after the lock is taken lands during start-up (sources, database,
+    # exporter) far more often than not: the daemon must unwind (exit 143) or stop cleanly
+    # (0), never die of the signal with its lock note left behind.
+    db = tmp_path / "h.db"
+    lock = lock_path(db)
+    from exporter_harness import free_port
+
+    listen = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([*LAGWATCH, "daemon", "--db", str(db), "--listen", listen],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: lock.exists() and lock.stat().st_size > 0, 30, "the lock", every=0.001)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (0, 128 + signal.SIGTERM), err
+    assert lock.stat().st_size == 0  # released: its note emptied
+    assert "Traceback" not in err
 
 
 def test_sigstopped_daemon_records_one_pause_with_the_hog_as_suspect(tmp_path: Path) -> None:

@@ -91,6 +91,11 @@ Examples:
 """
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    """Before the loop runs, SIGTERM/SIGINT end the command through its finally blocks."""
+    raise SystemExit(128 + signum)
+
+
 @click.command("daemon", epilog=EXAMPLES)
 @db_option
 @interval_option()
@@ -152,6 +157,10 @@ def command(
         raise CliError(f"cannot create the lock {where}: {exc.strerror or exc}", 1) from None
     for warning in lock.warnings:
         logging.getLogger("lagwatch.daemon").warning("lock: %s", warning)
+    # Until the loop runs (the first sweep, the database, the exporter), a stop request unwinds
+    # through the finally below: the lock and the exporter are given back, not left behind.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     exporter = None
     notes: list = []
     try:
