@@ -67,7 +67,7 @@ def integrate_history(
 
     try:
         with History(db_path) as history:
-            for ranking in history.rankings(integrator.since, integrator.until):
+            for ranking in history.rankings(integrator.since, integrator.until, subscores=False):
                 integrator.add(flt.apply(ranking))
     except StoreError as exc:
         raise CliError(str(exc), exit_code=1) from None
