@@ -191,12 +191,18 @@ def _thread_switch_total(pid: int, exclude_leader: bool) -> int:
     return total
 
 
-def test_idle_single_threaded_process_is_not_reread_until_it_runs(tmp_path):
+def scheduled_root(tmp_path: Path, **proc: int) -> tuple[Path, ProcfsSource]:
+    """A fake /proc with schedstat (a kernel with CONFIG_SCHED_INFO) and one single-threaded
+    process 10 (``write_proc``'s keywords), and a source reading it."""
     root = fake_root(tmp_path)
     (root / "self" / "schedstat").write_text("0 0 1\n")
-    write_proc(root, 10, vol=5)
+    write_proc(root, 10, **proc)
     (root / "10" / "schedstat").write_text("1000 0 7\n")
-    src = ProcfsSource(str(root))
+    return root, ProcfsSource(str(root))
+
+
+def test_idle_single_threaded_process_is_not_reread_until_it_runs(tmp_path):
+    root, src = scheduled_root(tmp_path, vol=5)
     assert src.read().processes[0].wakeups == 5
     assert src.read().processes[0].wakeups == 5  # schedstat now remembered
     # status changes but the thread was never scheduled (same schedstat): not read again.
@@ -210,11 +216,7 @@ def test_idle_single_threaded_process_is_not_reread_until_it_runs(tmp_path):
 def test_an_idle_process_is_handed_out_as_the_same_sample_until_it_runs(tmp_path):
     # Building 10 000 samples a tick for processes that did not run was most of the sweep's
     # own cost; the sampler never changes a sample it got, so the same one serves again.
-    root = fake_root(tmp_path)
-    (root / "self" / "schedstat").write_text("0 0 1\n")
-    write_proc(root, 10, utime=10)
-    (root / "10" / "schedstat").write_text("1000 0 7\n")
-    src = ProcfsSource(str(root))
+    root, src = scheduled_root(tmp_path, utime=10)
     first = src.read().processes[0]
     assert src.read().processes[0] is first
     write_proc(root, 10, utime=30)
