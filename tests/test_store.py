@@ -128,6 +128,25 @@ def test_filters_tick_times_and_ranking_at(db: Path) -> None:
         assert h.span() == (T0, T0 + 4, 5)
 
 
+def test_a_read_joins_each_tick_to_its_rows_and_each_row_to_its_command(db: Path) -> None:
+    # One query reads ticks, rows and command lines: a tick that recorded no process still
+    # comes back (empty), rows stay worst first, and a reused pid gets its own command line.
+    rec = Recorder(db)
+    rec.record(ranking(T0, [row(7, 30.0, cmdline="old job"), row(8, 90.0, cmdline="hog")]))
+    rec.record(ranking(T0 + 1, []))  # idle
+    rec.record(ranking(T0 + 2, [row(7, 60.0, start_id=999, cmdline="new job")]))
+    rec.close()
+    with History(db) as h:
+        got = list(h.rankings())
+        assert [[(p.pid, p.cmdline) for p in r.processes] for r in got] == [
+            [(8, "hog"), (7, "old job")], [], [(7, "new job")],
+        ]  # fmt: skip
+        assert [r.time for r in h.rankings(pid=7)] == [T0, T0 + 2]
+        assert [r.processes[0].cmdline for r in h.rankings(pid=7)] == ["old job", "new job"]
+        assert h.ranking_at(T0 + 1.5).processes == []  # the idle tick, not its neighbour
+        assert [p.cmdline for _, _, p in h.process_rows([7], T0, T0 + 2)] == ["old job", "new job"]
+
+
 def test_events_round_trip_and_latest(db: Path) -> None:
     rec = Recorder(db)
     pause = Event("pause", T0, T0 + 4.1, 4.1, [{"pid": 7, "name": "x", "score": 80.0,

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from fake_rankings import ranking, row
 from lagwatch.model import LIVE_SYSTEM_KEYS
-from lagwatch.render.header import cpu_lines, system_header
+from lagwatch.render.header import cpu_lines, join_parts, system_header
 from lagwatch.sources.procfs import ProcfsSource
 from lagwatch.sources.system_linux import LinuxSystem, parse_cpu_times, parse_meminfo
 
@@ -133,3 +134,13 @@ def test_live_figures_never_add_a_stored_context_per_tick(tmp_path: Path) -> Non
     conn.close()
     assert len(contexts) == 1 and "load_avg_1m" not in contexts[0][0]
     assert '"cpu_count": 4' in contexts[0][0]  # the machine's facts are kept
+
+
+@pytest.mark.parametrize("width", [40, 60, 100])
+def test_a_status_line_breaks_between_its_parts_never_inside_one(width: int) -> None:
+    # The TUI's status line: the filter part must stay whole whatever the counts before it.
+    parts = ["sources: procfs, tcp-diag, psi", "69 procs", "1 restricted", "sort: score",
+             "filter: '300.4711' (1)", "57 kernel threads hidden (K)"]  # fmt: skip
+    lines = [line.plain for line in join_parts([Text(p) for p in parts], width, sep=" | ")]
+    assert all(len(line) <= width for line in lines)
+    assert [p for line in lines for p in line.split(" | ")] == parts

@@ -129,19 +129,20 @@ def _pressure(system: dict[str, Any]) -> list[Text]:
     return [out] if shown else []
 
 
-def _join(parts: Sequence[Text], width: int) -> list[Text]:
-    """Parts separated by two spaces, on as few lines as fit ``width``."""
+def join_parts(parts: Sequence[Text], width: int, sep: str = "  ") -> list[Text]:
+    """Parts separated by ``sep``, on as few lines as fit ``width``: a line breaks between
+    parts, never inside one."""
     lines: list[Text] = []
     line = Text()
     for part in parts:
         if part.cell_len > width:  # one part wider than the terminal: cut, never wrapped
             part = part.copy()
             part.truncate(width, overflow="ellipsis")
-        if line.cell_len and line.cell_len + 2 + part.cell_len > width:
+        if line.cell_len and line.cell_len + len(sep) + part.cell_len > width:
             lines.append(line)
             line = Text()
         if line.cell_len:
-            line.append("  ")
+            line.append(sep)
         line.append_text(part)
     if line.cell_len:
         lines.append(line)
@@ -168,13 +169,13 @@ def system_header(
     """The header's lines, each at most ``width`` cells."""
     system = ranking.system
     lines = cpu_lines(system, width)
-    lines += _join([*_memory(system), *_load(system), *_pressure(system)], width)
-    lines += _join(process_parts(ranking, hidden_kernel, is_root), width)
+    lines += join_parts([*_memory(system), *_load(system), *_pressure(system)], width)
+    lines += join_parts(process_parts(ranking, hidden_kernel, is_root), width)
     return lines
 
 
 def machine_lines(system: dict[str, Any], width: int = 80) -> list[Text]:
     """The header's lines about the machine only (CPU, memory and swap, load, pressure): the
     TUI shows the process counts in its own status line, recorded-of-seen in replay."""
-    return cpu_lines(system, width) + _join([*_memory(system), *_load(system), *_pressure(system)],
-                                            width)  # fmt: skip
+    facts = [*_memory(system), *_load(system), *_pressure(system)]
+    return cpu_lines(system, width) + join_parts(facts, width)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from rich import box
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len as rich_cell_len
+from rich.cells import set_cell_size
 from rich.table import Table
 from rich.text import Text
 
@@ -57,6 +58,13 @@ def ranking_header(ranking: Ranking, is_root: bool | None = None) -> str:
 
 
 # -- columns and how they fit ------------------------------------------------------------------
+
+
+def cell_len(text: str) -> int:
+    """The terminal cells ``text`` takes. Printable ASCII (nearly every cell) is one a
+    character: asked first, since Rich's measure costs a cache lookup per distinct text and
+    `history` measures millions of them."""
+    return len(text) if text.isascii() and text.isprintable() else rich_cell_len(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ _TICK_COLUMNS = (
     "t.restricted_count, t.sweep_s, t.extra, t.top_score, t.level, t.cpu_percent_total, "
     "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
 )
+_TICK_LEN = _TICK_COLUMNS.count(",") + 1
 _EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS[:-1])} FROM events"
 _EVENT_SELECT_FULL = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
 
@@ -62,17 +63,23 @@ class RecordedRanking(Ranking):
         return out
 
 
-# A row is selected in ProcessRow's field order (NULL for fields not stored: the command line
-# comes from its own table) followed by the extra keys' JSON, and built by position: a week of
-# one process is 100 000 rows.
+# A row is selected in ProcessRow's field order (the command line from its own table, joined as
+# ``m``; NULL for fields not stored) followed by the extra keys' JSON, and built by position: a
+# week of one process is 100 000 rows.
 _ROW_ORDER = [f.name for f in fields(ProcessRow)]
 _STORED = {*PROCESS_COLUMNS, "start_id", "subscores", "app"}
-_ROW_SELECT = ", ".join(f"p.{n}" if n in _STORED else "NULL" for n in _ROW_ORDER) + ", p.extra"
+_ROW_SELECT = (
+    ", ".join(
+        f"p.{n}" if n in _STORED else "m.cmdline" if n == "cmdline" else "NULL" for n in _ROW_ORDER
+    )
+    + ", p.extra"
+)
 # The same without the sub-scores (views of history show none; decoding them is a third of a
 # row's cost).
 _ROW_SELECT_LEAN = _ROW_SELECT.replace("p.subscores", "NULL")
 _ROW_LEN = len(_ROW_ORDER)
 _RESTRICTED_AT = _ROW_ORDER.index("restricted")
+_PID_AT = _TICK_LEN + _ROW_ORDER.index("pid")
 _START_AT = _ROW_ORDER.index("start_id")
 _SUBSCORES_AT = _ROW_ORDER.index("subscores")
 # Keys of the contract added after the table (kept in its extra JSON) that are row fields.
@@ -117,6 +124,22 @@ def _time_where(
         where.append(f"{column} <= ?")
         args.append(until)
     return where, args
+
+
+def joined_sql(where: list[str], subscores: bool = True, matching: bool = False) -> str:
+    """The query reading ticks with their rows: each tick joined to its rows (by the primary
+    key, tick then pid) and each row to its command line, worst row first within a tick.
+    ``matching``: only the ticks where a row met ``where``'s process conditions."""
+    select = _ROW_SELECT if subscores else _ROW_SELECT_LEAN
+    join = "JOIN" if matching else "LEFT JOIN"
+    sql = (
+        f"SELECT {_TICK_COLUMNS}, {select} FROM ticks t {join} procs p ON p.tick_id = t.id "
+        "LEFT JOIN cmdlines m ON m.pid = p.pid AND m.start_id = ifnull(p.start_id, 0) "
+        "LEFT JOIN contexts c ON c.id = t.context_id"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY t.time, t.id, p.score DESC, p.pid"
 
 
 def _escape_like(text: str) -> str:
@@ -166,15 +189,6 @@ class History:
 
     # -- ticks -----------------------------------------------------------------------------
 
-    def _tick_query(
-        self, since: float | None, until: float | None, order: str = "ASC"
-    ) -> tuple[str, list]:
-        where, args = _time_where(since, until)
-        sql = f"SELECT {_TICK_COLUMNS} FROM ticks t LEFT JOIN contexts c ON c.id = t.context_id"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return sql + f" ORDER BY t.time {order}, t.id {order}", args
-
     def _json(self, text: str | None, empty: Any) -> Any:
         """``json.loads(text)`` (a fresh copy: callers may change it), decoded once per text."""
         if not text:
@@ -218,26 +232,25 @@ class History:
                 ranking.extra[key] = value
         return ranking
 
-    def _rows_for(
-        self, tick_ids: list[int], where: tuple[list[str], list[Any]] = ([], []),
-        subscores: bool = True,
-    ) -> dict[int, list[ProcessRow]]:  # fmt: skip
-        marks = ",".join("?" * len(tick_ids))
-        select = _ROW_SELECT if subscores else _ROW_SELECT_LEAN
-        sql = f"SELECT p.tick_id, {select} FROM procs p WHERE p.tick_id IN ({marks})"
-        args: list[Any] = list(tick_ids)
-        for clause in where[0]:
-            sql += f" AND {clause}"
-        args.extend(where[1])
-        out: dict[int, list[ProcessRow]] = {}
-        found = []
-        # Worst first within each tick, as the ranking had them (sorted by SQLite, in C).
-        for values in self._conn.execute(f"{sql} ORDER BY p.tick_id, p.score DESC, p.pid", args):
-            row = _row_from_db(values, 1)
-            found.append(row)
-            out.setdefault(values[0], []).append(row)
-        self._attach_cmdlines(found)
-        return out
+    def _joined(
+        self, where: list[str], args: list[Any], subscores: bool, matching: bool = False
+    ) -> Iterator[RecordedRanking]:
+        """Ticks with their process rows (worst first, as the ranking had them), from one
+        query (``joined_sql``), grouped here by tick."""
+        tick: tuple | None = None
+        rows: list[ProcessRow] = []
+        with self._reading():
+            cursor = self._conn.execute(joined_sql(where, subscores, matching), args)
+            while batch := cursor.fetchmany(_BATCH):
+                for values in batch:
+                    if tick is None or values[0] != tick[0]:
+                        if tick is not None:
+                            yield self._ranking(tick, rows)
+                        tick, rows = values[:_TICK_LEN], []
+                    if values[_PID_AT] is not None:  # NULL: a tick that recorded no process
+                        rows.append(_row_from_db(values, _TICK_LEN))
+            if tick is not None:
+                yield self._ranking(tick, rows)
 
     def rankings(
         self,
@@ -250,22 +263,14 @@ class History:
     ) -> Iterator[RecordedRanking]:
         """Recorded ticks in time order. With ``pid``, ``name`` (a substring, any case) or
         ``only`` (its --pid/--user/--name part) only the ticks where a matching process was
-        recorded, holding only those processes; SQLite does the matching, so only those
-        ticks are read. ``subscores=False`` leaves the rows' sub-scores empty (cheaper)."""
-        where = self._process_where(pid, name, only)
-        if where[0]:
-            yield from self._matching_rankings(since, until, where, subscores)
-            return
-        sql, args = self._tick_query(since, until)
-        with self._reading():
-            cursor = self._conn.execute(sql, args)
-            while True:
-                ticks = cursor.fetchmany(_BATCH)
-                if not ticks:
-                    return
-                rows = self._rows_for([t[0] for t in ticks], subscores=subscores)
-                for tick in ticks:
-                    yield self._ranking(tick, rows.get(tick[0], []))
+        recorded, holding only those processes; SQLite does the matching while it reads the
+        range, so a week of history costs about a scan of its rows. ``subscores=False``
+        leaves the rows' sub-scores empty (cheaper)."""
+        where, args = _time_where(since, until)
+        process_where, process_args = self._process_where(pid, name, only)
+        yield from self._joined(
+            where + process_where, args + process_args, subscores, matching=bool(process_where)
+        )
 
     def _process_where(
         self, pid: int | None, name: str | None, only: ProcessFilter | None
@@ -290,37 +295,6 @@ class History:
             where.append("lagwatch_wanted(p.pid, p.user, p.name)")
         return where, args
 
-    def _matching_rankings(
-        self, since: float | None, until: float | None,
-        process_where: tuple[list[str], list[Any]], subscores: bool,
-    ) -> Iterator[RecordedRanking]:  # fmt: skip
-        """The ticks holding a matching process. SQLite finds their rows (in one pass over
-        the range's rows, or its primary key per tick for a pid) and only those ticks are
-        read: a week of history costs about a scan of its rows, not a Python object per
-        tick."""
-        where, args = _time_where(since, until)
-        where.extend(process_where[0])
-        args.extend(process_where[1])
-        with self._reading():
-            ids = self._conn.execute(
-                "SELECT DISTINCT p.tick_id, t.time FROM procs p JOIN ticks t ON t.id = p.tick_id "
-                f"WHERE {' AND '.join(where)} ORDER BY t.time, p.tick_id",
-                args,
-            )
-            while True:
-                batch = [r[0] for r in ids.fetchmany(_BATCH)]
-                if not batch:
-                    return
-                marks = ",".join("?" * len(batch))
-                ticks = self._conn.execute(
-                    f"SELECT {_TICK_COLUMNS} FROM ticks t LEFT JOIN contexts c ON c.id = "
-                    f"t.context_id WHERE t.id IN ({marks}) ORDER BY t.time, t.id",
-                    batch,
-                ).fetchall()
-                rows = self._rows_for(batch, process_where, subscores)
-                for tick in ticks:
-                    yield self._ranking(tick, rows.get(tick[0], []))
-
     def tick_times(self, since: float | None = None, until: float | None = None) -> list[float]:
         sql = "SELECT time FROM ticks"
         where, args = _time_where(since, until, "time")
@@ -331,34 +305,13 @@ class History:
 
     def ranking_at(self, t: float) -> RecordedRanking | None:
         """The recorded tick at or just before ``t``."""
-        sql, args = self._tick_query(None, t, order="DESC")
-        with self._reading():
-            tick = self._conn.execute(sql + " LIMIT 1", args).fetchone()
-            if tick is None:
-                return None
-            return self._ranking(tick, self._rows_for([tick[0]]).get(tick[0], []))
+        where = [
+            "t.id = (SELECT id FROM ticks WHERE time <= ? ORDER BY time DESC, id DESC LIMIT 1)"
+        ]
+        return next(self._joined(where, [t], subscores=True), None)
 
     def latest(self) -> RecordedRanking | None:
         return self.ranking_at(float("inf"))
-
-    def _attach_cmdlines(self, rows: list[ProcessRow]) -> None:
-        """Set each row's command line, kept once per process (pid + start) in ``cmdlines``."""
-        wanted = {(r.pid, r.start_id) for r in rows}
-        if not wanted:
-            return
-        pids = sorted({pid for pid, _ in wanted})
-        found: dict[tuple[int, int], str] = {}
-        for at in range(0, len(pids), _BATCH):
-            chunk = pids[at : at + _BATCH]
-            sql = (
-                "SELECT pid, start_id, cmdline FROM cmdlines "
-                f"WHERE pid IN ({','.join('?' * len(chunk))})"
-            )
-            for pid, start_id, cmdline in self._conn.execute(sql, chunk):
-                if (pid, start_id) in wanted:
-                    found[(pid, start_id)] = cmdline
-        for row in rows:
-            row.cmdline = found.get((row.pid, row.start_id))
 
     def span(self) -> tuple[float, float, int] | None:
         """(first tick time, last tick time, tick count), or None when empty."""
@@ -375,14 +328,13 @@ class History:
         marks = ",".join("?" * len(pids))
         sql = (
             f"SELECT t.time, t.interval_s, {_ROW_SELECT} "
-            f"FROM procs p JOIN ticks t ON t.id = p.tick_id "
+            "FROM procs p JOIN ticks t ON t.id = p.tick_id "
+            "LEFT JOIN cmdlines m ON m.pid = p.pid AND m.start_id = ifnull(p.start_id, 0) "
             f"WHERE p.pid IN ({marks}) AND t.time >= ? AND t.time <= ? ORDER BY t.time, p.pid"
         )
         with self._reading():
             rows = self._conn.execute(sql, [*pids, since, until]).fetchall()
-            found = [(values[0], values[1], _row_from_db(values, 2)) for values in rows]
-            self._attach_cmdlines([row for _, _, row in found])
-        return found
+        return [(values[0], values[1], _row_from_db(values, 2)) for values in rows]
 
     # -- events ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, Tab
 
 from lagwatch import actions
 from lagwatch.model import Identity, Ranking
-from lagwatch.render.header import machine_lines
+from lagwatch.render.header import join_parts, machine_lines
 from lagwatch.render.table import score_style
 from lagwatch.tui import view
 from lagwatch.tui.feed import DataFeed
@@ -242,15 +242,15 @@ class LagwatchApp(App[None]):
         header.display = bool(lines)  # a recorded tick without machine figures: no blank lines
         header.update(Text("\n").join(lines))
         problems = self.feed.problems()
-        line = view.info_line(
+        parts = view.info_parts(
             ranking, len(self._row_ids), self.sort_key, self.filter_text, self.feed.describe()
         )
-        extra = view.list_label(self.options, self._hidden_kernel)
-        if extra:
-            line = " | ".join([line, *extra])
+        parts += view.list_label(self.options, self._hidden_kernel)
         if problems:
-            line = f"{problems[0]} | {line}"
-        self.query_one("#info", Static).update(Text(line))
+            parts.insert(0, problems[0])
+        # Wrapped between parts, so that no part ("filter: 'x' (1)") is split over two lines.
+        lines = join_parts([Text(p) for p in parts], max(40, self.size.width), sep=" | ")
+        self.query_one("#info", Static).update(Text("\n").join(lines))
 
     def refresh_events(self) -> None:
         events = self.feed.events()

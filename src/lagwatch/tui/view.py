@@ -365,8 +365,15 @@ def mode_line(
 
 def info_line(ranking: Ranking | None, shown: int, sort: str, text: str, feed_label: str) -> str:
     """Second status line: sources, counts (restricted included), sort and filter."""
+    return " | ".join(info_parts(ranking, shown, sort, text, feed_label))
+
+
+def info_parts(
+    ranking: Ranking | None, shown: int, sort: str, text: str, feed_label: str
+) -> list[str]:
+    """The parts of ``info_line``, for a status line that wraps between them."""
     if ranking is None:
-        return feed_label
+        return [feed_label]
     seen = getattr(ranking, "seen_process_count", None)
     restricted = getattr(ranking, "seen_restricted_count", None)
     restricted = ranking.restricted_count if restricted is None else restricted
@@ -381,7 +388,7 @@ def info_line(ranking: Ranking | None, shown: int, sort: str, text: str, feed_la
     ]
     if text:
         parts.append(f"filter: {text!r} ({shown})")
-    return " | ".join(parts)
+    return parts
 
 
 # -- events ------------------------------------------------------------------------------
