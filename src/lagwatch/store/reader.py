@@ -28,7 +28,7 @@ from lagwatch.store.schema import (
 _BATCH = 500
 _RANKING_FIELDS = frozenset(f.name for f in fields(Ranking)) - {"processes", "system", "sources"}
 _TICK_COLUMNS = (
-    "t.id, t.time, t.interval_s, c.platform, c.sources, c.system, t.process_count, "
+    "t.id, t.time, t.interval_s, t.context_id, t.process_count, "
     "t.restricted_count, t.sweep_s, t.extra, t.top_score, t.level, t.cpu_percent_total, "
     "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
 )
@@ -64,16 +64,24 @@ class RecordedRanking(Ranking):
 
 
 # A row is selected in ProcessRow's field order (the command line from its own table, joined as
-# ``m``; NULL for fields not stored) followed by the extra keys' JSON, and built by position: a
-# week of one process is 100 000 rows.
+# ``m``; NULL for fields not stored) and built by position: a week of one process is 100 000
+# rows.
 _ROW_ORDER = [f.name for f in fields(ProcessRow)]
 _STORED = {*PROCESS_COLUMNS, "start_id", "subscores", "app"}
-_ROW_SELECT = (
-    ", ".join(
-        f"p.{n}" if n in _STORED else "m.cmdline" if n == "cmdline" else "NULL" for n in _ROW_ORDER
-    )
-    + ", p.extra"
-)
+# Keys of the contract added after the table (kept in its extra JSON) that are row fields:
+# SQLite takes them out of the JSON (in C, one parse per row).
+_EXTRA_FIELDS = {k for k in EXTRA_PROCESS_KEYS if k in _ROW_ORDER}
+
+
+def _column(name: str) -> str:
+    if name in _STORED:
+        return f"p.{name}"
+    if name in _EXTRA_FIELDS:
+        return f"json_extract(p.extra, '$.\"{name}\"')"
+    return "m.cmdline" if name == "cmdline" else "NULL"
+
+
+_ROW_SELECT = ", ".join(_column(n) for n in _ROW_ORDER)
 # The same without the sub-scores (views of history show none; decoding them is a third of a
 # row's cost).
 _ROW_SELECT_LEAN = _ROW_SELECT.replace("p.subscores", "NULL")
@@ -82,8 +90,6 @@ _RESTRICTED_AT = _ROW_ORDER.index("restricted")
 _PID_AT = _TICK_LEN + _ROW_ORDER.index("pid")
 _START_AT = _ROW_ORDER.index("start_id")
 _SUBSCORES_AT = _ROW_ORDER.index("subscores")
-# Keys of the contract added after the table (kept in its extra JSON) that are row fields.
-_EXTRA_AT = {k: _ROW_ORDER.index(k) for k in EXTRA_PROCESS_KEYS if k in _ROW_ORDER}
 # The C scanner behind json.loads, without its wrapper's checks: (value, end).
 # (Set in JSONDecoder.__init__, so typeshed does not declare it.)
 _scanner: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -103,11 +109,6 @@ def _row_from_db(values: tuple, at: int) -> ProcessRow:
     args[_START_AT] = args[_START_AT] or 0
     text = args[_SUBSCORES_AT]
     args[_SUBSCORES_AT] = _scan(text, 0)[0] if text else {}
-    extra = values[at + _ROW_LEN]
-    if extra and _EXTRA_AT:
-        for key, value in _scan(extra, 0)[0].items():
-            if (i := _EXTRA_AT.get(key)) is not None:
-                args[i] = value
     return ProcessRow(*args)
 
 
@@ -134,8 +135,7 @@ def joined_sql(where: list[str], subscores: bool = True, matching: bool = False)
     join = "JOIN" if matching else "LEFT JOIN"
     sql = (
         f"SELECT {_TICK_COLUMNS}, {select} FROM ticks t {join} procs p ON p.tick_id = t.id "
-        "LEFT JOIN cmdlines m ON m.pid = p.pid AND m.start_id = ifnull(p.start_id, 0) "
-        "LEFT JOIN contexts c ON c.id = t.context_id"
+        "LEFT JOIN cmdlines m ON m.pid = p.pid AND m.start_id = ifnull(p.start_id, 0)"
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -152,8 +152,7 @@ class History:
     def __init__(self, db_path: Path | str) -> None:
         self.path = Path(db_path)
         self._conn = connect_ro(self.path)
-        # JSON texts that recur from tick to tick (a context, the extra keys), decoded once.
-        self._decoded: dict[str, Any] = {}
+        self._contexts: dict[int | None, tuple[str, list[str], dict[str, Any]]] = {}
         with self._reading():
             version = schema_version(self._conn)
         if version < SCHEMA_VERSION:
@@ -189,28 +188,39 @@ class History:
 
     # -- ticks -----------------------------------------------------------------------------
 
-    def _json(self, text: str | None, empty: Any) -> Any:
-        """``json.loads(text)`` (a fresh copy: callers may change it), decoded once per text."""
-        if not text:
-            return type(empty)()
-        value = self._decoded.get(text)
-        if value is None:
-            if len(self._decoded) > 4096:
-                self._decoded.clear()
-            value = self._decoded[text] = _scan(text, 0)[0]
-        return type(empty)(value)
+    def _context(self, context_id: int | None) -> tuple[str, list[str], dict[str, Any]]:
+        """A tick's platform, sources and machine facts (fresh copies: callers may change
+        them). Ticks share a handful of contexts, each read and decoded once."""
+        known = self._contexts.get(context_id)
+        if known is None:
+            found = None
+            if context_id is not None:
+                found = self._conn.execute(
+                    "SELECT platform, sources, system FROM contexts WHERE id = ?", (context_id,)
+                ).fetchone()
+            platform, sources, system = found or ("", None, None)
+            known = (
+                platform or "",
+                _scan(sources, 0)[0] if sources else [],
+                _scan(system, 0)[0] if system else {},
+            )
+            if len(self._contexts) > 4096:
+                self._contexts.clear()
+            self._contexts[context_id] = known
+        return known[0], list(known[1]), dict(known[2])
 
     def _ranking(self, tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
-        (tid, t, interval_s, platform, sources, system, pcount, rcount, sweep_s, extra,
+        (tid, t, interval_s, context_id, pcount, rcount, sweep_s, extra,
          top_score, level, cpu_total, disk_total, pageins_total, load) = tick  # fmt: skip
         extras = _scan(extra, 0)[0] if extra else {}
+        platform, sources, system = self._context(context_id)
         ranking = RecordedRanking(
             time=t,
             interval_s=interval_s,
-            platform=platform or "",
-            sources=self._json(sources, []),
+            platform=platform,
+            sources=sources,
             processes=rows,
-            system=self._json(system, {}),
+            system=system,
             seen_process_count=pcount,
             seen_restricted_count=rcount,
             sweep_s=sweep_s,
