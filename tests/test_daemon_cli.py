@@ -100,3 +100,24 @@ def test_status_says_what_the_running_daemon_lost() -> None:
     assert "3 read warnings" in line and "\n" not in line
     status["history_file_change"]["what"] = "replaced"
     assert "history file was replaced 2m ago" in one_line(status, now=now)
+
+
+def test_status_names_a_pressure_stall_going_on_now() -> None:
+    from lagwatch.cli.status_cmd import one_line
+
+    now = 1_800_000_000.0
+    stall = {
+        "id": 7, "kind": "pressure", "start": now - 90, "end": None, "duration_s": 90.0,
+        "suspects": [{"pid": 4242, "name": "chrome\x1b[2J", "score": 80.0, "dominant": "memory"}],
+        "details": {"resource": "memory", "pressure_percent": 41.6},
+    }  # fmt: skip
+    status = {
+        "db": "/h.db", "daemon": {"running": True, "pid": 42, "started_at": now - 600},
+        "health": "ok", "write_condition": None, "write_advice": None, "history": None,
+        "top": None, "last_pause": None, "ongoing_rogues": [], "ongoing_pressure": [stall],
+        "error": None, "dropped_sources": [],
+    }  # fmt: skip
+    line = one_line(status, now=now)
+    assert "memory pressure now: 42% stalled for 2m, suspect chrome" in line
+    assert "(pid 4242) (lagwatch why 7)" in line
+    assert "\x1b" not in line  # a name never writes to the terminal

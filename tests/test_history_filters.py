@@ -95,5 +95,5 @@ def test_a_damaged_json_value_is_a_store_error_not_a_traceback(tmp_path):
     with conn:
         conn.execute("UPDATE procs SET extra = '{\"energy_impact_model\": ' WHERE pid = 999")
     conn.close()
-    with History(db) as h, pytest.raises(StoreError, match="(damaged|malformed) JSON"):
+    with History(db) as h, pytest.raises(StoreError, match=r"(damaged|malformed) JSON"):
         list(h.rankings(pid=999))

@@ -60,6 +60,7 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
         "top": None,
         "last_pause": None,
         "ongoing_rogues": [],
+        "ongoing_pressure": [],
         "error": None,
         "dropped_sources": [],
         # What the running daemon lost, never silently: ticks it could not write, the history
@@ -106,8 +107,12 @@ def gather(path: Path, sample: bool = True) -> dict[str, Any]:
         pauses = [e for e in events if e.kind == "pause"]
         out["last_pause"] = pauses[-1].to_json() if pauses else None
         out["ongoing_rogues"] = [e.to_json() for e in events if e.kind == "rogue" and e.ongoing]
+        out["ongoing_pressure"] = [
+            e.to_json() for e in events if e.kind == "pressure" and e.ongoing
+        ]
         if note is None:
             out["ongoing_rogues"] = []  # nobody is watching them any more
+            out["ongoing_pressure"] = []
     if note is not None and latest is not None and now - latest.time <= FRESH_S:
         out["top"] = dict(_top(latest) or {}, source="daemon") if _top(latest) else None
     elif note is not None:
@@ -160,6 +165,8 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
         who = rogue["suspects"][0] if rogue["suspects"] else {"name": "?", "pid": "?"}
         name = for_terminal(str(who["name"]))
         parts.append(f"rogue now: {name} (pid {who['pid']}) for {rogue['duration_s']}s")
+    for stall in s.get("ongoing_pressure", [])[:2]:
+        parts.append(_pressure_now(stall, now))
     pause = s["last_pause"]
     if pause:
         ago = human_duration(now - pause["end"])
@@ -169,6 +176,21 @@ def one_line(s: dict[str, Any], now: float | None = None) -> str:
     else:
         parts.append("no pause recorded")
     return "; ".join(parts)
+
+
+def _pressure_now(event: dict[str, Any], now: float) -> str:
+    """An ongoing stall in a few words: the resource, how stalled, since when, and who."""
+    details = event.get("details") or {}
+    percent = details.get("pressure_percent")
+    how = f"{percent:.0f}% stalled" if isinstance(percent, int | float) else None
+    how = how or (f"level {details['level']}" if details.get("level") else "stalled")
+    since = human_duration(now - float(event.get("start") or now))
+    text = f"{details.get('resource') or '?'} pressure now: {how} for {since}"
+    suspects = event.get("suspects") or []
+    if suspects:
+        who = suspects[0]
+        text += f", suspect {for_terminal(str(who.get('name')))} (pid {who.get('pid')})"
+    return f"{text} (lagwatch why {event.get('id')})"
 
 
 def _losses(s: dict[str, Any], now: float) -> list[str]:
