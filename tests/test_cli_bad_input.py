@@ -24,6 +24,11 @@ CASES = [
     (["daemon"], "--retention", [*ABSURD, "0", "1s", "1000000d"]),
     (["daemon"], "--pause-threshold", [*ABSURD, "0"]),
     (["daemon"], "--export-top-k", [*ABSURD, "0", "5000"]),
+    (
+        ["daemon"],
+        "--pressure-threshold",
+        [*(f"memory={v}" for v in ABSURD), "memory=0", "memory=101", "disk=10", "memory", "=5"],
+    ),
     (["energy"], "--interval", [*ABSURD, "0"]),
     (["energy"], "--limit", [*ABSURD, "0"]),
     (["energy"], "--since", ["nan", "inf", "-inf", "-1", "abc", "0s", "1e300", "3000d"]),
@@ -109,3 +114,10 @@ def test_a_busy_listen_port_is_a_usage_error(tmp_path) -> None:
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert "--listen" in lines[-1] and str(port) in lines[-1] and "Traceback" not in res.stderr
+
+
+def test_pressure_thresholds_are_read_per_resource() -> None:
+    from lagwatch.cli.daemon_cmd import _thresholds_param
+
+    got = _thresholds_param(None, None, ("memory=20", " IO = 30% ", "memory=15"))
+    assert got == {"memory": 15.0, "io": 30.0}  # the last one given wins

@@ -25,10 +25,33 @@ from lagwatch.cli.options import (
     source_option,
 )
 from lagwatch.cli.store_args import db_option
+from lagwatch.daemon.pressure import DEFAULT_ENTER, RESOURCES
 from lagwatch.listen import host_port, is_wildcard, parse_listen
 from lagwatch.sanitize import for_log
 
 EXIT_ALREADY_RUNNING = 3  # another daemon records to this database (the service retries)
+
+
+def _thresholds_param(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    """``--pressure-threshold memory=20`` (repeatable): per resource, a share of time in %."""
+    out: dict[str, float] = {}
+    for value in values:
+        resource, sep, number = value.partition("=")
+        resource = resource.strip().lower()
+        if not sep or resource not in RESOURCES:
+            raise click.BadParameter(
+                f"{value!r}: give RESOURCE=PERCENT, RESOURCE one of {', '.join(RESOURCES)}"
+            )
+        try:
+            percent = float(number.strip().rstrip("%"))
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: {number!r} is not a number") from None
+        if not 0 < percent <= 100:
+            raise click.BadParameter(f"{value!r}: the percent must be above 0 and at most 100")
+        out[resource] = percent
+    return out
 
 
 def _listen_param(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -84,10 +107,11 @@ def _spread(write: Callable[..., None]) -> Callable[[dict[str, Any]], None]:
 
 EXAMPLES = """\b
 Examples:
-  lagwatch daemon                               record to the default history
-  lagwatch daemon --listen 127.0.0.1:9683       and serve /metrics and /api
-  lagwatch daemon --interval 2s --retention 7d  lighter, and keep one week
-  lagwatch service install                      run it at every login instead
+  lagwatch daemon                                 record to the default history
+  lagwatch daemon --listen 127.0.0.1:9683         and serve /metrics and /api
+  lagwatch daemon --interval 2s --retention 7d    lighter, and keep one week
+  lagwatch daemon --pressure-threshold memory=20  memory stalls count from 20 %
+  lagwatch service install                        run it at every login instead
 """
 
 
@@ -129,14 +153,27 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     show_default=True,
     help="Seconds of lateness that count as a pause.",
 )
+@click.option(
+    "--pressure-threshold",
+    "pressure_thresholds",
+    metavar="RESOURCE=PERCENT",
+    multiple=True,
+    callback=_thresholds_param,
+    help="Share of time tasks stall on cpu, memory or io that starts a pressure event "
+    "(repeatable) [default: "
+    + " ".join(f"{r}={p:g}" for r, p in DEFAULT_ENTER.items())
+    + "; see docs/daemon.md].",
+)
 @source_option()
 @click.option("--verbose", "-v", is_flag=True, help="Log every recorded tick.")
 def command(
     db: Path | None, interval: float, listen: tuple[str, int] | None, export_top_k: int,
-    retention: float, pause_threshold: float, source: str | None, verbose: bool,
+    retention: float, pause_threshold: float, pressure_thresholds: dict[str, float],
+    source: str | None, verbose: bool,
 ) -> None:  # fmt: skip
     """Record which processes stress this machine, rogue episodes and pauses, until stopped."""
     from lagwatch.daemon.loop import Daemon, DaemonConfig, LatestOnly
+    from lagwatch.daemon.pressure import PressureConfig
     from lagwatch.live import LiveState
     from lagwatch.store import Recorder, Retention, StoreError, default_db_path
     from lagwatch.store.files import UnsafePath
@@ -178,7 +215,11 @@ def command(
         state = LiveState()
         if listen is not None:
             exporter = start_listener(state, listen[0], listen[1], db_path, export_top_k)
-        config = DaemonConfig(interval_s=interval, pause_threshold_s=pause_threshold)
+        config = DaemonConfig(
+            interval_s=interval,
+            pause_threshold_s=pause_threshold,
+            pressure=PressureConfig(enter={**DEFAULT_ENTER, **pressure_thresholds}),
+        )
         # Each lock file's note is written by a thread of its own: the one beside the database
         # on a frozen disk never holds back the other, which `status` then reads.
         notes += [LatestOnly(_spread(w)) for w in lock.note_writers()]
