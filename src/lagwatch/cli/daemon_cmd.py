@@ -107,11 +107,11 @@ def _spread(write: Callable[..., None]) -> Callable[[dict[str, Any]], None]:
 
 EXAMPLES = """\b
 Examples:
-  lagwatch daemon                                 record to the default history
-  lagwatch daemon --listen 127.0.0.1:9683         and serve /metrics and /api
-  lagwatch daemon --interval 2s --retention 7d    lighter, and keep one week
-  lagwatch daemon --pressure-threshold memory=20  memory stalls count from 20 %
-  lagwatch service install                        run it at every login instead
+  lagwatch daemon                               record to the default history
+  lagwatch daemon --listen 127.0.0.1:9683       and serve /metrics and /api
+  lagwatch daemon --interval 2s --retention 7d  lighter, and keep one week
+  lagwatch daemon --pressure-threshold io=40    I/O stalls count from 40 %
+  lagwatch service install                      run it at every login instead
 """
 
 
