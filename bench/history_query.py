@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from db_growth import capture, worst_case  # noqa: E402  (bench helpers, same folder)
 
 RARE_PID, RARE_NAME = 4_000_001, "rare-batch-job"
+LEAN = {"subscores": False, "machine": False}  # what `lagwatch history` reads
 
 
 def rare_row(template: ProcessRow) -> ProcessRow:
@@ -156,17 +157,17 @@ def main() -> int:
         first_event = hist.events()[0].id
         queries: dict[str, Callable[[], object]] = {
             "history, 1 h of the full-resolution day": lambda: count(
-                hist.rankings(end - 0.5 * DAY, end - 0.5 * DAY + 3600, subscores=False)),
+                hist.rankings(end - 0.5 * DAY, end - 0.5 * DAY + 3600, **LEAN)),
             "history, 1 h of a thinned day": lambda: count(
-                hist.rankings(end - 3.5 * DAY, end - 3.5 * DAY + 3600, subscores=False)),
+                hist.rankings(end - 3.5 * DAY, end - 3.5 * DAY + 3600, **LEAN)),
             "history --pid (a process seen for 10 min), whole week": lambda: count(
-                hist.rankings(end - 7 * DAY, end, pid=RARE_PID, subscores=False)),
+                hist.rankings(end - 7 * DAY, end, pid=RARE_PID, **LEAN)),
             "history --name (the same), whole week": lambda: count(
-                hist.rankings(end - 7 * DAY, end, name=RARE_NAME[:8], subscores=False)),
+                hist.rankings(end - 7 * DAY, end, name=RARE_NAME[:8], **LEAN)),
             f"history --pid {pid} (recorded in every tick), whole week": lambda: count(
-                hist.rankings(end - 7 * DAY, end, pid=pid, subscores=False)),
+                hist.rankings(end - 7 * DAY, end, pid=pid, **LEAN)),
             f"history --name {name!r} (in every tick), whole week": lambda: count(
-                hist.rankings(end - 7 * DAY, end, name=name, subscores=False)),
+                hist.rankings(end - 7 * DAY, end, name=name, **LEAN)),
             "events, whole week": lambda: hist.events(end - 7 * DAY),
             "why (latest event)": lambda: hist.event(None),
             "why (oldest event)": lambda: hist.event(first_event),
@@ -197,7 +198,7 @@ def main() -> int:
                     cli[f"{which} --format {fmt}"] = time.perf_counter() - t0
         plan = scan_conn.execute(
             "EXPLAIN QUERY PLAN " + joined_sql(["t.time >= ?", "t.time <= ?", "p.pid = ?"],
-                                               subscores=False, matching=True),
+                                               subscores=False, matching=True, machine=False),
             (end - 7 * DAY, end, pid),
         ).fetchall()  # fmt: skip
         hist.close()

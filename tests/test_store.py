@@ -336,6 +336,35 @@ def test_thin_tiers_retention_and_event_windows(db: Path) -> None:
     conn.close()
 
 
+def test_retention_hands_back_contexts_no_tick_needs(db: Path) -> None:
+    # A database from a build that wrote a context per tick (a running counter among the
+    # system facts): once their ticks are gone, so are they; a kept tick keeps its own.
+    now = T0 + 40 * DAY
+    rec = Recorder(db)
+    for k in range(5):
+        old = Ranking(now - 35 * DAY + k, 1.0, "linux", ["procfs"], [row(1, 10.0)], {})
+        rec.record(old)
+    rec.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    for k in range(5):  # as the old build wrote them: one context per tick
+        conn.execute("INSERT INTO contexts (platform, sources, system) VALUES (?, ?, ?)",
+                     ("linux", '["procfs"]', f'{{"rapl_energy_uj": {k}}}'))  # fmt: skip
+        conn.execute("UPDATE ticks SET context_id = last_insert_rowid() WHERE time = ?",
+                     (now - 35 * DAY + k,))  # fmt: skip
+    conn.close()
+    rec = Recorder(db)
+    rec.record(ranking(now - 60, [row(1, 10.0)]))
+    rec.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert conn.execute("SELECT count(*) FROM contexts").fetchone()[0] == 7
+    counts = thin(conn, now, Retention(batch_ticks=500))
+    assert counts["deleted_old"] == 5 and counts["contexts_deleted"] == 6
+    conn.close()
+    with History(db) as h:
+        (kept,) = list(h.rankings())
+        assert kept.system == {"memory_total_bytes": 8 << 30}
+
+
 def test_locked_database_queues_ticks_logs_once_and_resumes(
     db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,6 +3,7 @@ laid out in compact lines that fit the width, and nothing shown for what is not 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -126,14 +127,22 @@ def test_live_figures_never_add_a_stored_context_per_tick(tmp_path: Path) -> Non
     rec = Recorder(tmp_path / "h.db")
     for k in range(5):
         system = {**FULL, "cpu_busy_percent": float(k), "load_avg_1m": k / 10,
-                  "pressure": {"cpu": {"some_percent": float(k)}}}  # fmt: skip
+                  "pressure": {"cpu": {"some_percent": float(k)}},
+                  # RAPL's running counter, and what macOS sources give at every reading:
+                  # top's header counters, powermetrics' watts, libproc's restricted count.
+                  "rapl_energy_uj": 1000 * k, "rapl_time_ns": k, "rapl_zones": ["package-0"],
+                  "physmem_used_bytes": k << 20, "net_packets_in": k, "disk_reads": k,
+                  "package_power_watts": k / 3, "restricted_processes": k,
+                  "sweep_mode": "kept"}  # fmt: skip
         rec.record(ranking([row(1, 1.0)], time=1e9 + k, system=system))
     rec.close()
     conn = sqlite3.connect(tmp_path / "h.db")
     contexts = conn.execute("SELECT system FROM contexts").fetchall()
     conn.close()
     assert len(contexts) == 1 and "load_avg_1m" not in contexts[0][0]
-    assert '"cpu_count": 4' in contexts[0][0]  # the machine's facts are kept
+    facts = json.loads(contexts[0][0])  # the machine's facts are kept, nothing of the moment
+    assert facts == {"cpu_count": 4, "memory_total_bytes": FULL["memory_total_bytes"],
+                     "rapl_zones": ["package-0"], "sweep_mode": "kept"}  # fmt: skip
 
 
 @pytest.mark.parametrize("width", [40, 60, 100])

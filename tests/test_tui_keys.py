@@ -93,6 +93,27 @@ async def test_the_system_header_shows_cores_memory_load_and_pressure() -> None:
 
 
 @sync
+async def test_attached_to_a_daemon_s_history_the_header_is_the_live_one(tmp_path) -> None:
+    from lagwatch.store import Recorder
+    from lagwatch.tui.feed import HistoryFeed
+
+    live = make_app(family())
+    async with live.run_test(size=SIZE):
+        expected = text(live, "#sysheader")
+    recorder = Recorder(tmp_path / "h.db")
+    for tick in family():
+        recorder.record(tick)
+    recorder.close()
+    feed = HistoryFeed(tmp_path / "h.db")
+    attached = LagwatchApp(feed, clock=lambda: T0 + 1, refresh_s=3600)
+    try:
+        async with attached.run_test(size=SIZE):
+            assert text(attached, "#sysheader") == expected
+    finally:
+        feed.close()
+
+
+@sync
 async def test_a_tick_without_machine_figures_shows_no_empty_header() -> None:
     app = make_app([ranking([row(5, 10.0)], time=T0, system={})])
     async with app.run_test(size=SIZE):

@@ -153,10 +153,17 @@ class Snapshot:
     warnings: list[str] = field(default_factory=list)
 
 
+# System keys that describe the machine and how it is read, not a moment: the store keeps
+# these once per distinct value (its contexts). Every other key of ``system`` is a figure of
+# the moment (the header's figures below, RAPL and powermetrics energy, the counters of
+# macOS `top`'s header) and would make a new context at every tick.
+MACHINE_FACT_KEYS: frozenset[str] = frozenset(
+    {"cpu_count", "memory_total_bytes", "sweep_mode", "rapl_zones"}
+)
+
 # System figures that change at every reading (lagwatch.sources.system_linux, the pressure of
 # lagwatch.sources.psi): shown live (the header of `top` and the TUI, the exporter, the daemon's
-# pressure events), kept out of the store's system facts, which it writes once per distinct
-# value (a new row per tick otherwise).
+# pressure events).
 LIVE_SYSTEM_KEYS: frozenset[str] = frozenset(
     {
         "pressure",

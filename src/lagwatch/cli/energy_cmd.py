@@ -67,7 +67,9 @@ def integrate_history(
 
     try:
         with History(db_path) as history:
-            for ranking in history.rankings(integrator.since, integrator.until, subscores=False):
+            for ranking in history.rankings(
+                integrator.since, integrator.until, subscores=False, machine=False
+            ):
                 integrator.add(flt.apply(ranking))
     except StoreError as exc:
         raise CliError(str(exc), exit_code=1) from None

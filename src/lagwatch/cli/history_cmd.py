@@ -176,7 +176,7 @@ def command(
     with open_history(db) as history:
 
         def rankings() -> Iterator[Ranking]:
-            for ranking in history.rankings(since, until, only=flt, subscores=False):
+            for ranking in history.rankings(since, until, only=flt, subscores=False, machine=False):
                 # The rows are this read's own (no copy needed, at 100 000 ticks a week).
                 ranking.processes = flt.rows(ranking.processes)
                 if flt.narrows and not ranking.processes:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from lagwatch.catalogue import BY_KEY
 from lagwatch.events import Event, TimelineItem, timeline_item
-from lagwatch.model import ProcessRow
+from lagwatch.model import ProcessRow, Ranking
+from lagwatch.render.header import machine_lines
 from lagwatch.units import human_duration
 
 PHASES = ("before", "during", "after")
@@ -24,12 +25,20 @@ class ProcessRowHistory(Protocol):
         """(tick time, tick interval, row) of these pids in [since, until], in time order."""
         ...
 
+    def ranking_at(self, t: float) -> Ranking | None:
+        """The tick at or just before ``t``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Story:
     event: Event
     timeline: list[TimelineItem]  # thinned
     timeline_rows_total: int  # before thinning
+    # The machine at the event's last tick (a pause: the tick that ended it): its time and
+    # ``system`` (CPU, memory, load, pressure of that moment), where recorded.
+    machine_time: float | None = None
+    machine: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """`why --json`: the event as `events --json` prints it, then its timeline."""
@@ -37,6 +46,9 @@ class Story:
             "event": self.event.to_json(),
             "timeline": self.timeline,
             "timeline_rows_total": self.timeline_rows_total,
+            "machine": None
+            if self.machine is None
+            else {"time": round(self.machine_time or 0.0, 3), "system": self.machine},
         }
 
 
@@ -88,7 +100,13 @@ def build_story(
     if not items and history is not None and event.suspects:
         items = db_timeline(history, event, before_s, after_s)
     items.sort(key=lambda i: (i["time"], -i["score"], i["pid"]))
-    return Story(event, thin_timeline(items, per_phase), len(items))
+    story = Story(event, thin_timeline(items, per_phase), len(items))
+    if history is not None:
+        moment = history.ranking_at(event.end if event.end is not None else float("inf"))
+        # Only a tick of the event's own time (not one from before a long gap in recording).
+        if moment is not None and moment.time >= event.start - 2 * moment.interval_s:
+            story = replace(story, machine_time=moment.time, machine=dict(moment.system))
+    return story
 
 
 def _clock(t: float, ref: float) -> str:
@@ -175,6 +193,14 @@ def render_story(story: Story, now: float | None = None) -> str:
                 f"Peak score {ev.peak_score:.0f} ({ev.peak_dominant or '?'}) at "
                 f"{_clock(peak_time, now)}."
             )
+    # One line: the CPU as its total (the per-core bars are the TUI's).
+    moment = {k: v for k, v in (story.machine or {}).items() if k != "cpu_busy_percent_per_core"}
+    figures = machine_lines(moment, 200)
+    if figures and story.machine_time is not None:
+        lines.append(
+            f"The machine at {_clock(story.machine_time, now)}: "
+            + " | ".join(line.plain for line in figures)
+        )
     lines.append("")
     if ev.suspects:
         lines.append("Suspects:")

@@ -17,6 +17,7 @@ from lagwatch.events import EVENT_COLUMNS, Event
 from lagwatch.filters import ProcessFilter
 from lagwatch.model import ProcessRow, Ranking
 from lagwatch.store.db import connect_ro, connect_rw
+from lagwatch.store.machine import decode_machine
 from lagwatch.store.schema import (
     EXTRA_PROCESS_KEYS,
     PROCESS_COLUMNS,
@@ -30,7 +31,7 @@ _RANKING_FIELDS = frozenset(f.name for f in fields(Ranking)) - {"processes", "sy
 _TICK_COLUMNS = (
     "t.id, t.time, t.interval_s, t.context_id, t.process_count, "
     "t.restricted_count, t.sweep_s, t.extra, t.top_score, t.level, t.cpu_percent_total, "
-    "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m"
+    "t.disk_bytes_per_s_total, t.pageins_per_s_total, t.load_1m, t.machine"
 )
 _TICK_LEN = _TICK_COLUMNS.count(",") + 1
 _EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS[:-1])} FROM events"
@@ -127,14 +128,17 @@ def _time_where(
     return where, args
 
 
-def joined_sql(where: list[str], subscores: bool = True, matching: bool = False) -> str:
+def joined_sql(
+    where: list[str], subscores: bool = True, matching: bool = False, machine: bool = True
+) -> str:
     """The query reading ticks with their rows: each tick joined to its rows (by the primary
     key, tick then pid) and each row to its command line, worst row first within a tick.
     ``matching``: only the ticks where a row met ``where``'s process conditions."""
     select = _ROW_SELECT if subscores else _ROW_SELECT_LEAN
+    ticks = _TICK_COLUMNS if machine else _TICK_COLUMNS.replace("t.machine", "NULL")
     join = "JOIN" if matching else "LEFT JOIN"
     sql = (
-        f"SELECT {_TICK_COLUMNS}, {select} FROM ticks t {join} procs p ON p.tick_id = t.id "
+        f"SELECT {ticks}, {select} FROM ticks t {join} procs p ON p.tick_id = t.id "
         "LEFT JOIN cmdlines m ON m.pid = p.pid AND m.start_id = ifnull(p.start_id, 0)"
     )
     if where:
@@ -211,9 +215,11 @@ class History:
 
     def _ranking(self, tick: tuple, rows: list[ProcessRow]) -> RecordedRanking:
         (tid, t, interval_s, context_id, pcount, rcount, sweep_s, extra,
-         top_score, level, cpu_total, disk_total, pageins_total, load) = tick  # fmt: skip
+         top_score, level, cpu_total, disk_total, pageins_total, load, machine) = tick  # fmt: skip
         extras = _scan(extra, 0)[0] if extra else {}
         platform, sources, system = self._context(context_id)
+        if machine:  # the figures of the moment, beside the machine's facts (as live)
+            system.update(decode_machine(_scan(machine, 0)[0]))
         ranking = RecordedRanking(
             time=t,
             interval_s=interval_s,
@@ -243,14 +249,18 @@ class History:
         return ranking
 
     def _joined(
-        self, where: list[str], args: list[Any], subscores: bool, matching: bool = False
-    ) -> Iterator[RecordedRanking]:
+        self, where: list[str], args: list[Any], subscores: bool, matching: bool = False,
+        machine: bool = True,
+    ) -> Iterator[RecordedRanking]:  # fmt: skip
         """Ticks with their process rows (worst first, as the ranking had them), from one
         query (``joined_sql``), grouped here by tick."""
         tick: tuple | None = None
         rows: list[ProcessRow] = []
+        # Retention deletes contexts no tick needs, and SQLite may give a new one the id of a
+        # deleted one: what this connection decoded before is not trusted across queries.
+        self._contexts.clear()
         with self._reading():
-            cursor = self._conn.execute(joined_sql(where, subscores, matching), args)
+            cursor = self._conn.execute(joined_sql(where, subscores, matching, machine), args)
             while batch := cursor.fetchmany(_BATCH):
                 for values in batch:
                     if tick is None or values[0] != tick[0]:
@@ -270,17 +280,20 @@ class History:
         name: str | None = None,
         only: ProcessFilter | None = None,
         subscores: bool = True,
+        machine: bool = True,
     ) -> Iterator[RecordedRanking]:
         """Recorded ticks in time order. With ``pid``, ``name`` (a substring, any case) or
         ``only`` (its --pid/--user/--name part) only the ticks where a matching process was
         recorded, holding only those processes; SQLite does the matching while it reads the
         range, so a week of history costs about a scan of its rows. ``subscores=False``
-        leaves the rows' sub-scores empty (cheaper)."""
+        leaves the rows' sub-scores empty, ``machine=False`` the machine's figures of the
+        moment out of ``system`` (each cheaper, for views that show neither)."""
         where, args = _time_where(since, until)
         process_where, process_args = self._process_where(pid, name, only)
         yield from self._joined(
-            where + process_where, args + process_args, subscores, matching=bool(process_where)
-        )
+            where + process_where, args + process_args, subscores,
+            matching=bool(process_where), machine=machine,
+        )  # fmt: skip
 
     def _process_where(
         self, pid: int | None, name: str | None, only: ProcessFilter | None

@@ -74,7 +74,8 @@ def _protected(conn: sqlite3.Connection, lo: float, hi: float, margin: float):
 
 def thin(conn: sqlite3.Connection, now: float, retention: Retention = Retention()) -> dict:
     """One bounded maintenance pass (each step its own short transaction). Returns counts."""
-    counts = {"deleted_old": 0, "thinned": 0, "events_deleted": 0, "cmdlines_deleted": 0}
+    counts = {"deleted_old": 0, "thinned": 0, "events_deleted": 0, "cmdlines_deleted": 0,
+              "contexts_deleted": 0}  # fmt: skip
     cutoff = now - retention.keep_s
     while True:
         ids = [
@@ -102,6 +103,13 @@ def thin(conn: sqlite3.Connection, now: float, retention: Retention = Retention(
         (CMDLINE_REFRESH_S,),
     )
     counts["cmdlines_deleted"] = cur.rowcount
+    # Contexts no kept tick refers to. Builds before 2026-12 wrote one per tick where a source
+    # gives running counters (RAPL, the header of macOS `top`): this hands those back.
+    cur = conn.execute(
+        "DELETE FROM contexts WHERE id NOT IN "
+        "(SELECT DISTINCT context_id FROM ticks WHERE context_id IS NOT NULL)"
+    )
+    counts["contexts_deleted"] = cur.rowcount
     conn.execute("COMMIT")
     # Oldest tier first so a tick is thinned straight to the coarsest resolution it qualifies for.
     for level in range(len(retention.tiers), 0, -1):

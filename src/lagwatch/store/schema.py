@@ -145,7 +145,14 @@ CREATE INDEX cmdlines_seen ON cmdlines(seen);
 """
 CMDLINE_REFRESH_S = 3600.0
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# v5: the machine's figures of each tick (CPU, memory, load, pressure, power: a JSON array in
+# lagwatch.store.machine's order), so that a recorded moment has the header of a live one.
+# NULL before v5.
+_V5 = """
+ALTER TABLE ticks ADD COLUMN machine TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 APPLICATION_ID = 0x6C61_6777  # "lagw": marks the file as ours
 

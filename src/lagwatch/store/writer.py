@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from lagwatch.events import Event
-from lagwatch.model import LIVE_SYSTEM_KEYS, ProcessRow, Ranking
+from lagwatch.model import MACHINE_FACT_KEYS, ProcessRow, Ranking
 from lagwatch.store.db import connect_rw
+from lagwatch.store.machine import encode_machine
 from lagwatch.store.policy import RecordPolicy, select_rows, summarize
 from lagwatch.store.retention import Retention, thin
 from lagwatch.store.schema import (
@@ -186,6 +187,7 @@ class _TickRecord:
     time: float
     interval_s: float
     context: tuple[str, str, str]
+    machine: str | None
     summary: dict[str, Any]
     sweep_s: float | None
     extra: str | None
@@ -336,6 +338,7 @@ class Recorder:
             result.update(
                 thin(self._connect(), time.time() if now is None else now, self.retention)
             )
+            self._contexts.clear()  # thinning may have deleted one only pending ticks use
 
         self._try(run)
         return result or None
@@ -553,7 +556,7 @@ class Recorder:
             ranking.platform,
             json.dumps(list(ranking.sources)),
             json.dumps(
-                {k: v for k, v in ranking.system.items() if k not in LIVE_SYSTEM_KEYS},
+                {k: v for k, v in ranking.system.items() if k in MACHINE_FACT_KEYS},
                 sort_keys=True,
                 default=str,
             ),
@@ -573,6 +576,7 @@ class Recorder:
             time=ranking.time,
             interval_s=ranking.interval_s,
             context=context,
+            machine=encode_machine(ranking.system),
             summary=summarize(ranking),
             sweep_s=None if sweep_s is None else round(sweep_s, 4),
             extra=json.dumps(data_extra, default=str) if data_extra else None,
@@ -616,8 +620,8 @@ class Recorder:
                 cur = conn.execute(
                     "INSERT INTO ticks (time, interval_s, context_id, process_count, "
                     "restricted_count, sweep_s, extra, top_score, level, cpu_percent_total, "
-                    "disk_bytes_per_s_total, pageins_per_s_total, load_1m) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                    "disk_bytes_per_s_total, pageins_per_s_total, load_1m, machine) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
                     (
                         rec.time,
                         rec.interval_s,
@@ -631,6 +635,7 @@ class Recorder:
                         s["disk_bytes_per_s_total"],
                         s["pageins_per_s_total"],
                         s["load_1m"],
+                        rec.machine,
                     ),
                 )
                 tick_id = cur.lastrowid
