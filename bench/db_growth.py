@@ -121,6 +121,9 @@ def main() -> None:
         full = used_bytes(db)
         per_day = full * 86400 / args.ticks
         conn = sqlite3.connect(db, isolation_level=None)
+        machine_b, contexts = conn.execute(
+            "SELECT avg(length(machine)), (SELECT count(*) FROM contexts) FROM ticks"
+        ).fetchone()
         end = start + args.ticks
         retention = Retention()
         while thin(conn, end + 1.5 * DAY, retention)["thinned"]:
@@ -141,6 +144,8 @@ def main() -> None:
     print(f"full resolution: {per_day / 2**20:.1f} MiB/day ({full / args.ticks:.0f} B/tick); "
           f"reference top --json lines: {raw * scale / 2**20:.1f} MiB/day; "
           f"ratio {full / raw:.3f}")  # fmt: skip
+    print(f"of which the machine's figures (ticks.machine): {machine_b or 0:.0f} B/tick of "
+          f"text; contexts stored: {contexts}")  # fmt: skip
     print(f"thinned to 1/min: {day_1min / 2**20:.2f} MiB/day; to 1/10 min: "
           f"{day_10min / 2**20:.2f} MiB/day")  # fmt: skip
     print(f"steady state with 30-day retention: {steady / 2**20:.0f} MiB "
