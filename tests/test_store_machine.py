@@ -86,17 +86,19 @@ def test_why_says_what_the_machine_was_doing_at_the_event(tmp_path: Path) -> Non
 
     db = tmp_path / "h.db"
     rec = Recorder(db)
-    for k in range(5):
-        rec.record(ranking([row(1, 50.0)], time=T0 + k, system=LIVE))
+    for k in range(5):  # each tick read 0.2 s after the daemon woke
+        system = LIVE if k == 3 else {**LIVE, "load_avg_1m": 0.5}
+        rec.record(ranking([row(1, 50.0)], time=T0 + k + 0.2, system=system))
     hog = row(1, 50.0)
     suspects = [suspect(hog.pid, hog.name, hog.score, hog.dominant)]
-    rec.save_event(Event("pause", T0 + 1.5, T0 + 3.0, 1.5, suspects), flush=True)
+    pause = Event("pause", T0 + 1.5, T0 + 3.0, 1.5, suspects, details={"expected_s": 1.0})
+    rec.save_event(pause, flush=True)
     rec.close()
     with History(db) as h:
         event = h.event(None)
         assert event is not None
         story = build_story(event, h)
-    assert story.machine_time == T0 + 3  # the tick that ended the pause
+    assert story.machine_time == T0 + 3.2  # the tick read after the wake, not the one before
     assert story.to_json()["machine"]["system"]["load_avg_1m"] == 3.25
     text = render_story(story, now=T0 + 60)
     (line,) = [ln for ln in text.splitlines() if ln.startswith("The machine at")]

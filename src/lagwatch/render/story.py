@@ -35,7 +35,7 @@ class Story:
     event: Event
     timeline: list[TimelineItem]  # thinned
     timeline_rows_total: int  # before thinning
-    # The machine at the event's last tick (a pause: the tick that ended it): its time and
+    # The machine at the event's last tick (a pause: the one read after it): its time and
     # ``system`` (CPU, memory, load, pressure of that moment), where recorded.
     machine_time: float | None = None
     machine: dict[str, Any] | None = None
@@ -102,7 +102,12 @@ def build_story(
     items.sort(key=lambda i: (i["time"], -i["score"], i["pid"]))
     story = Story(event, thin_timeline(items, per_phase), len(items))
     if history is not None:
-        moment = history.ranking_at(event.end if event.end is not None else float("inf"))
+        at = float("inf") if event.end is None else event.end
+        if event.kind == "pause" and event.end is not None:
+            # The tick that ended a pause is read just after the wake (``end``), within one
+            # interval: its figures cover the frozen time.
+            at += float(event.details.get("expected_s") or 1.0)
+        moment = history.ranking_at(at)
         # Only a tick of the event's own time (not one from before a long gap in recording).
         if moment is not None and moment.time >= event.start - 2 * moment.interval_s:
             story = replace(story, machine_time=moment.time, machine=dict(moment.system))
