@@ -117,7 +117,7 @@ def test_a_busy_listen_port_is_a_usage_error(tmp_path) -> None:
 
 
 def test_pressure_thresholds_are_read_per_resource() -> None:
-    from lagwatch.cli.daemon_cmd import _thresholds_param
+    from lagwatch.cli.options import _thresholds_param
 
     got = _thresholds_param(None, None, ("memory=20", " IO = 30% ", "memory=15"))
     assert got == {"memory": 15.0, "io": 30.0}  # the last one given wins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import plistlib
 import subprocess
@@ -168,6 +169,20 @@ def test_interval_and_listen_go_into_the_unit_and_the_plist(tmp_path: Path) -> N
     assert service.daemon_command(listen=":9100")[-2:] == ["--listen", ":9100"]
     assert service.daemon_command(listen=" 127.0.0.1:80 ")[-1] == "127.0.0.1:80"
     assert service.daemon_command(interval_s=1 / 3)[-1] == "0.3333333333"
+
+
+def test_pressure_thresholds_go_into_the_unit_and_the_plist(tmp_path: Path) -> None:
+    command = service.daemon_command(pressure_thresholds={"memory": 12.5, "io": 40.0})
+    assert command[-4:] == ["--pressure-threshold", "io=40", "--pressure-threshold", "memory=12.5"]
+    assert " daemon --pressure-threshold io=40 --pressure-threshold memory=12.5" in (
+        service.systemd_unit(command))  # fmt: skip
+    args = plistlib.loads(service.launchd_plist(command, tmp_path))["ProgramArguments"]
+    assert args[-2:] == ["--pressure-threshold", "memory=12.5"]
+    with pytest.raises(ValueError, match="not a percent"):
+        service.daemon_command(pressure_thresholds={"io": math.inf})
+    # The command reads them as the daemon does: a bad one is a usage error, nothing written.
+    bad = run_lagwatch("service", "install", "--print", "--pressure-threshold", "disk=3")
+    assert bad.returncode == 2 and "--pressure-threshold" in bad.stderr
 
 
 @pytest.mark.parametrize(

@@ -35,10 +35,13 @@ def daemon_command(
     python: str | None = None,
     interval_s: float | None = None,
     listen: str | None = None,
+    pressure_thresholds: dict[str, float] | None = None,
 ) -> list[str]:
     """The daemon's command line, with this interpreter so the service runs this install.
     ValueError when a path holds a control character (see ``checked``), the interval is not a
-    positive finite number of seconds, or ``listen`` is not an address `--listen` takes."""
+    positive finite number of seconds, or ``listen`` is not an address `--listen` takes.
+    ``pressure_thresholds`` ({resource: percent}, as `--pressure-threshold` reads them) are
+    passed on one flag each."""
     args = [checked(python or sys.executable, "the Python interpreter's path"), "-m", "lagwatch",
             "daemon"]  # fmt: skip
     if db is not None:
@@ -51,6 +54,10 @@ def daemon_command(
         checked(listen, "--listen")
         # Normalised: the unit holds what the daemon is sure to read back the same way.
         args += ["--listen", host_port(*parse_listen(listen))]
+    for resource, percent in sorted((pressure_thresholds or {}).items()):
+        if not math.isfinite(percent) or not 0 < percent <= 100:
+            raise ValueError(f"--pressure-threshold {resource}={percent!r} is not a percent")
+        args += ["--pressure-threshold", f"{checked(resource, '--pressure-threshold')}={percent:g}"]
     return args
 
 
@@ -191,10 +198,12 @@ def _home(env: dict[str, str]) -> Path:
 
 def install(db: Path | None = None, platform: str | None = None,
             env: dict[str, str] | None = None, interval_s: float | None = None,
-            listen: str | None = None) -> ServiceResult:  # fmt: skip
+            listen: str | None = None,
+            pressure_thresholds: dict[str, float] | None = None) -> ServiceResult:  # fmt: skip
     env = dict(os.environ) if env is None else env
     kind = platform_kind(platform)
-    command = daemon_command(db, interval_s=interval_s, listen=listen)
+    command = daemon_command(db, interval_s=interval_s, listen=listen,
+                             pressure_thresholds=pressure_thresholds)  # fmt: skip
     if kind == "systemd":
         path = systemd_unit_path(env)
         path.parent.mkdir(parents=True, exist_ok=True)

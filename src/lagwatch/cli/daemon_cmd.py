@@ -22,36 +22,15 @@ from lagwatch.cli.options import (
     Seconds,
     interval_option,
     open_sampler,
+    pressure_threshold_option,
     source_option,
 )
 from lagwatch.cli.store_args import db_option
-from lagwatch.daemon.pressure import DEFAULT_ENTER, RESOURCES
+from lagwatch.daemon.pressure import DEFAULT_ENTER
 from lagwatch.listen import host_port, is_wildcard, parse_listen
 from lagwatch.sanitize import for_log
 
 EXIT_ALREADY_RUNNING = 3  # another daemon records to this database (the service retries)
-
-
-def _thresholds_param(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> dict[str, float]:
-    """``--pressure-threshold memory=20`` (repeatable): per resource, a share of time in %."""
-    out: dict[str, float] = {}
-    for value in values:
-        resource, sep, number = value.partition("=")
-        resource = resource.strip().lower()
-        if not sep or resource not in RESOURCES:
-            raise click.BadParameter(
-                f"{value!r}: give RESOURCE=PERCENT, RESOURCE one of {', '.join(RESOURCES)}"
-            )
-        try:
-            percent = float(number.strip().rstrip("%"))
-        except ValueError:
-            raise click.BadParameter(f"{value!r}: {number!r} is not a number") from None
-        if not 0 < percent <= 100:
-            raise click.BadParameter(f"{value!r}: the percent must be above 0 and at most 100")
-        out[resource] = percent
-    return out
 
 
 def _listen_param(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -153,17 +132,7 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     show_default=True,
     help="Seconds of lateness that count as a pause.",
 )
-@click.option(
-    "--pressure-threshold",
-    "pressure_thresholds",
-    metavar="RESOURCE=PERCENT",
-    multiple=True,
-    callback=_thresholds_param,
-    help="Share of time tasks stall on cpu, memory or io that starts a pressure event "
-    "(repeatable) [default: "
-    + " ".join(f"{r}={p:g}" for r, p in DEFAULT_ENTER.items())
-    + "; see docs/daemon.md].",
-)
+@pressure_threshold_option()
 @source_option()
 @click.option("--verbose", "-v", is_flag=True, help="Log every recorded tick.")
 def command(

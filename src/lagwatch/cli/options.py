@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from lagwatch.cli.errors import CliError
+from lagwatch.daemon.pressure import DEFAULT_ENTER, RESOURCES
 from lagwatch.filters import ProcessFilter, compile_name
 from lagwatch.sources import registry
 from lagwatch.sources.base import SourceError
@@ -118,6 +119,41 @@ def limit_option(
 def source_option(help: str = "Force a set of sources (see `lagwatch sources`).",
                   ) -> Callable[[Any], Any]:  # fmt: skip
     return click.option("--source", default=None, metavar="NAME[,NAME]", help=help)
+
+
+def _thresholds_param(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    """``--pressure-threshold memory=20`` (repeatable): per resource, a share of time in %."""
+    out: dict[str, float] = {}
+    for value in values:
+        resource, sep, number = value.partition("=")
+        resource = resource.strip().lower()
+        if not sep or resource not in RESOURCES:
+            raise click.BadParameter(
+                f"{value!r}: give RESOURCE=PERCENT, RESOURCE one of {', '.join(RESOURCES)}"
+            )
+        try:
+            percent = float(number.strip().rstrip("%"))
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: {number!r} is not a number") from None
+        if not 0 < percent <= 100:
+            raise click.BadParameter(f"{value!r}: the percent must be above 0 and at most 100")
+        out[resource] = percent
+    return out
+
+
+_DEFAULT_THRESHOLDS = " ".join(f"{r}={p:g}" for r, p in DEFAULT_ENTER.items())
+
+
+def pressure_threshold_option(
+    help: str = "Share of time tasks stall on cpu, memory or io that starts a pressure event "
+    f"(repeatable) [default: {_DEFAULT_THRESHOLDS}; see docs/daemon.md].",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--pressure-threshold RESOURCE=PERCENT`` as ``pressure_thresholds``: a dict holding
+    the resources given (the daemon keeps its default for the others)."""
+    return click.option("--pressure-threshold", "pressure_thresholds", metavar="RESOURCE=PERCENT",
+                        multiple=True, callback=_thresholds_param, help=help)  # fmt: skip
 
 
 def _name_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lagwatch.cli.errors import CliError
-from lagwatch.cli.options import interval_option
+from lagwatch.cli.options import interval_option, pressure_threshold_option
 from lagwatch.listen import host_port, parse_listen
 
 
@@ -52,9 +52,11 @@ def _listen_param(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--listen", metavar="HOST:PORT", default=None, callback=_listen_param,
               help="The daemon serves Prometheus metrics here (127.0.0.1:9683, [::1]:9683, "
               ":9683).")  # fmt: skip
+@pressure_threshold_option(help="The daemon's --pressure-threshold (repeatable); default: its "
+                           "own.")  # fmt: skip
 @click.option("--print", "print_only", is_flag=True, help="Print the file; write nothing.")
 def install_cmd(db: Path | None, interval: float | None, listen: str | None,
-                print_only: bool) -> None:  # fmt: skip
+                pressure_thresholds: dict[str, float], print_only: bool) -> None:  # fmt: skip
     """Write the service file and load it.
 
     \b
@@ -72,14 +74,16 @@ def install_cmd(db: Path | None, interval: float | None, listen: str | None,
     db = None if db is None else db.expanduser().absolute()
     try:
         # Refuses control characters in paths and addresses, and bad intervals.
-        command_line = service.daemon_command(db, interval_s=interval, listen=listen)
+        command_line = service.daemon_command(db, interval_s=interval, listen=listen,
+                                              pressure_thresholds=pressure_thresholds)  # fmt: skip
         if print_only:
             if service.platform_kind() == "systemd":
                 click.echo(service.systemd_unit(command_line), nl=False)
             else:
                 click.echo(service.launchd_plist(command_line, Path.home()).decode(), nl=False)
             return
-        result = service.install(db, interval_s=interval, listen=listen)
+        result = service.install(db, interval_s=interval, listen=listen,
+                                 pressure_thresholds=pressure_thresholds)  # fmt: skip
     except ValueError as exc:
         raise CliError(str(exc), exit_code=2) from None
     except OSError as exc:
