@@ -23,7 +23,7 @@ from lagwatch.grouping import BY_CHOICES, GROUP_KEYS, By, as_ranking, group_rank
 from lagwatch.model import PROCESS_KEYS, ProcessRow, Ranking
 from lagwatch.render.table import (
     Column,
-    cell_len,
+    Measure,
     fit_widths,
     legend,
     output_width,
@@ -79,25 +79,17 @@ def _print_table(rankings: Any, by: By, limit: int, width: int) -> int:
     are, the second prints. Returns the number of ticks."""
     candidates = process_columns(table_metrics(wide=True))
     columns: list[Column[Any]] = [TIME, *candidates]
-    known = [False] * len(columns)
-    natural = [cell_len(c.header) for c in columns]
+    measure = Measure(columns)
     count = 0
     for ranking in rankings():
         count += 1
-        for row in _shown(ranking, by, limit):
-            line = Line(row, "00:00:00")
-            for j, column in enumerate(columns):
-                text = column.full(line)
-                if not known[j] and text != "-":  # (only NAME has a mark; it is always shown)
-                    known[j] = True
-                if (n := cell_len(text)) > natural[j]:
-                    natural[j] = n
+        measure.add(Line(row, "00:00:00") for row in _shown(ranking, by, limit))
     if count == 0:
         return 0
     # Columns no recorded row knows are left out (as `top` does); identity columns stay.
-    keep = [j for j, c in enumerate(columns) if c.priority == 0 or known[j]]
+    keep = [j for j, c in enumerate(columns) if c.priority == 0 or measure.known[j]]
     columns = [columns[j] for j in keep]
-    widths = fit_widths(columns, [natural[j] for j in keep], width)
+    widths = fit_widths(columns, [measure.natural[j] for j in keep], width)
     layout = [(c, w) for c, w in zip(columns, widths, strict=True) if w]
     click.echo(plain_line([c.header for c, _ in layout], layout))
     day = None

@@ -110,15 +110,35 @@ class Column(Generic[T]):
         return set_cell_size(text, max(0, room - 1)).rstrip() + ELLIPSIS + mark
 
 
+class Measure(Generic[T]):
+    """The width each column needs to show every item whole (``natural``) and which columns
+    any item knows (a cell other than "-": ``known``), gathered batch by batch: `history`
+    measures a week of ticks without keeping them. Each cell is formatted once."""
+
+    def __init__(self, columns: Sequence[Column[T]]) -> None:
+        self.columns = list(columns)
+        self.natural = [cell_len(c.header) for c in self.columns]
+        self.known = [False] * len(self.columns)
+
+    def add(self, items: Iterable[T]) -> None:
+        natural, known = self.natural, self.known
+        cells = [(j, c.cell, c.mark) for j, c in enumerate(self.columns)]
+        for item in items:
+            for j, cell, mark in cells:
+                text = cell(item)
+                if not known[j] and text != "-":
+                    known[j] = True
+                if mark:
+                    text += mark(item)
+                if (n := cell_len(text)) > natural[j]:
+                    natural[j] = n
+
+
 def natural_widths(columns: Sequence[Column[T]], items: Iterable[T]) -> list[int]:
     """The width each column needs to show every item whole."""
-    widths = [cell_len(c.header) for c in columns]
-    for item in items:
-        for j, column in enumerate(columns):
-            n = cell_len(column.full(item))
-            if n > widths[j]:
-                widths[j] = n
-    return widths
+    measure = Measure(columns)
+    measure.add(items)
+    return measure.natural
 
 
 def fit_widths(
