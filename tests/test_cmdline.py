@@ -68,8 +68,11 @@ def test_procfs_reads_the_command_line_once_and_again_after_an_exec() -> None:
 def test_hostile_arguments_are_kept_and_escaped_where_printed() -> None:
     from lagwatch.sources.procfs import ProcfsSource
 
+    # argv[0] "python", not the interpreter's path: the line printed at 200 columns must not
+    # depend on where the checkout lives (a longer path pushed "zzz" past the cut).
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)", b"\xff\x1b]0;pwn\x07", "z" * 9000]
+        ["python", "-c", "import time; time.sleep(30)", b"\xff\x1b]0;pwn\x07", "z" * 9000],
+        executable=sys.executable,
     )
     source = ProcfsSource()
     try:
